@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using FlowServer.Nodes.Sdk;
+using Microsoft.Extensions.Logging;
+
+namespace FlowServer.Runtime;
+
+/// <summary>
+/// Runs one node: owns its bounded inbox and the single reader loop that hands messages to the
+/// node in order, routes what it sends, and counts everything. Implements the node's
+/// <see cref="INodeContext"/>.
+/// </summary>
+public sealed class NodeHost : INodeContext
+{
+    readonly FlowRuntime _runtime;
+    readonly Channel<FlowMessage>? _inbox;
+    readonly CancellationTokenSource _stopping = new();
+    readonly CancellationTokenSource _abort = new();
+    volatile NodeHost[][] _routes = [];
+    Task? _loop;
+    volatile bool _stopped;
+
+    long _received, _sent, _errors, _dropped, _processingTicks;
+
+    internal NodeHost(FlowRuntime runtime, PlannedNode plan, FlowNode node, IContextStore nodeContext, ILogger logger)
+    {
+        _runtime = runtime;
+        Plan = plan;
+        Node = node;
+        NodeContext = nodeContext;
+        Logger = logger;
+        if (plan.Info.Descriptor.Inputs > 0)
+        {
+            var capacity = plan.Queue.Capacity ?? runtime.Options.DefaultQueueCapacity;
+            var options = new BoundedChannelOptions(capacity)
+            {
+                SingleReader = true,
+                AllowSynchronousContinuations = false,
+                FullMode = plan.Queue.Overflow switch
+                {
+                    QueueOverflow.DropOldest => BoundedChannelFullMode.DropOldest,
+                    QueueOverflow.DropNewest => BoundedChannelFullMode.DropWrite,
+                    _ => BoundedChannelFullMode.Wait,
+                },
+            };
+            _inbox = Channel.CreateBounded<FlowMessage>(options, _ => Interlocked.Increment(ref _dropped));
+            Capacity = capacity;
+        }
+    }
+
+    /// <summary>The plan this host runs; replaced when a deploy rewires the node without restarting it.</summary>
+    public PlannedNode Plan { get; internal set; }
+    public FlowNode Node { get; }
+    public int Capacity { get; }
+    public NodeStatus Status { get; private set; } = NodeStatus.Clear;
+
+    public long Received => Interlocked.Read(ref _received);
+    public long Sent => Interlocked.Read(ref _sent);
+    public long Errors => Interlocked.Read(ref _errors);
+    /// <summary>Messages lost at this node: inbox overflow in a drop mode, or sent to it after it stopped.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+    public int InboxDepth => _inbox?.Reader.Count ?? 0;
+    public TimeSpan ProcessingTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _processingTicks));
+
+    // INodeContext
+    public string NodeId => Plan.Id;
+    public string NodeType => Plan.Type;
+    public string? NodeName => Plan.Name;
+    public string? FlowId => Plan.FlowId;
+    public int OutputCount => Plan.Outputs;
+    public IContextStore NodeContext { get; }
+    public IContextStore FlowContext => _runtime.FlowContextFor(Plan.FlowId);
+    public IContextStore GlobalContext => _runtime.GlobalContext;
+    public CancellationToken Stopping => _stopping.Token;
+    public ILogger Logger { get; }
+
+    internal void SetRoutes(NodeHost[][] routes) => _routes = routes;
+
+    internal async Task StartAsync()
+    {
+        using var deadline = new CancellationTokenSource(_runtime.Options.StartDeadline);
+        try
+        {
+            await Node.StartAsync(deadline.Token).WaitAsync(_runtime.Options.StartDeadline);
+        }
+        catch (Exception e)
+        {
+            var text = e is TimeoutException ? $"did not start within {_runtime.Options.StartDeadline.TotalSeconds:0.#} s" : $"failed to start: {e.Message}";
+            ReportError(text, null, e);
+            SetStatus(NodeStatus.Failed("start failed"));
+        }
+        if (_inbox is not null) _loop = Task.Run(ReadLoopAsync);
+    }
+
+    async Task ReadLoopAsync()
+    {
+        var reader = _inbox!.Reader;
+        var token = _abort.Token;
+        try
+        {
+            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var message))
+                {
+                    Interlocked.Increment(ref _received);
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        await Node.ReceiveAsync(message, token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (token.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    catch (Exception e)
+                    {
+                        await RaiseErrorAsync(e.Message, message, e).ConfigureAwait(false);
+                    }
+                    Interlocked.Add(ref _processingTicks, Stopwatch.GetTimestamp() - started);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+    }
+
+    /// <summary>Takes a message into the inbox, waiting while it is full (unless the node drops).</summary>
+    internal ValueTask EnqueueAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        if (_inbox is null) return ValueTask.CompletedTask;
+        if (_inbox.Writer.TryWrite(message)) return ValueTask.CompletedTask;
+        return EnqueueSlowAsync(message, cancellationToken);
+    }
+
+    async ValueTask EnqueueSlowAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _inbox!.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            Interlocked.Increment(ref _dropped);
+            Logger.LogWarning("{Type} {Id}: message {MsgId} arrived after the node stopped and was dropped", NodeType, NodeId, message.MessageId);
+        }
+    }
+
+    public ValueTask SendAsync(int port, FlowMessage message, CancellationToken cancellationToken = default)
+    {
+        var routes = _routes;
+        if ((uint)port >= (uint)routes.Length) return ValueTask.CompletedTask;
+        var targets = routes[port];
+        if (targets.Length == 0) return ValueTask.CompletedTask;
+        if (_stopped)
+        {
+            Interlocked.Increment(ref _dropped);
+            return ValueTask.CompletedTask;
+        }
+        Interlocked.Add(ref _sent, targets.Length);
+        if (targets.Length == 1) return targets[0].EnqueueAsync(message, cancellationToken);
+        return FanOutAsync(targets, message, cancellationToken);
+    }
+
+    static async ValueTask FanOutAsync(NodeHost[] targets, FlowMessage message, CancellationToken cancellationToken)
+    {
+        // Clone before the first target can touch the original.
+        var copies = new FlowMessage[targets.Length];
+        copies[0] = message;
+        for (var i = 1; i < copies.Length; i++) copies[i] = message.Clone();
+        for (var i = 0; i < targets.Length; i++) await targets[i].EnqueueAsync(copies[i], cancellationToken).ConfigureAwait(false);
+    }
+
+    public void SetStatus(NodeStatus status)
+    {
+        Status = status;
+        _runtime.Events.PublishStatus(NodeId, status);
+    }
+
+    public void ReportError(string text, FlowMessage? message = null, Exception? exception = null) =>
+        _ = RaiseErrorAsync(text, message, exception);
+
+    async Task RaiseErrorAsync(string text, FlowMessage? message, Exception? exception)
+    {
+        Interlocked.Increment(ref _errors);
+        Logger.LogError(exception is null or FlowNodeException ? null : exception, "[{Type}:{Name}] {Text}", NodeType, NodeName ?? NodeId, text);
+        _runtime.Events.Publish("debug", DebugPayload(null, "error", text, "error"));
+        if (message is not null)
+        {
+            try { await _runtime.RouteErrorAsync(this, text, message).ConfigureAwait(false); }
+            catch (Exception e) { Logger.LogError(e, "routing an error of {Id} to catch nodes failed", NodeId); }
+        }
+    }
+
+    public void Warn(string text)
+    {
+        Logger.LogWarning("[{Type}:{Name}] {Text}", NodeType, NodeName ?? NodeId, text);
+        _runtime.Events.Publish("debug", DebugPayload(null, "warn", text, "warn"));
+    }
+
+    public void Log(string text) => Logger.LogInformation("[{Type}:{Name}] {Text}", NodeType, NodeName ?? NodeId, text);
+
+    public void PublishDebug(DebugEntry entry) => _runtime.Events.Publish("debug", DebugPayload(entry.Topic, entry.Property, entry.Value, entry.Level));
+
+    Dictionary<string, object?> DebugPayload(string? topic, string property, object? value, string level) => new()
+    {
+        ["id"] = NodeId,
+        ["z"] = FlowId,
+        ["name"] = NodeName,
+        ["topic"] = topic,
+        ["property"] = property,
+        ["level"] = level,
+        ["msg"] = value is string s ? s : MessageJson.Serialize(value),
+        ["format"] = MessageValue.TypeName(value),
+        ["timestamp"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+    };
+
+    public T GetConfigNode<T>(string id) where T : FlowNode => _runtime.GetConfigNode<T>(id, this);
+
+    public string? GetEnv(string name) => name switch
+    {
+        "NR_NODE_ID" => NodeId,
+        "NR_NODE_NAME" => NodeName,
+        "NR_FLOW_ID" => FlowId,
+        "NR_FLOW_NAME" => _runtime.TabOf(FlowId)?.Label,
+        _ => _runtime.TabOf(FlowId)?.Env.GetValueOrDefault(name) ?? Environment.GetEnvironmentVariable(name),
+    };
+
+    /// <summary>
+    /// Stops the node: signals <see cref="Stopping"/>, lets the inbox drain until the deadline,
+    /// then calls the node's StopAsync. Messages still queued at the deadline are counted as dropped.
+    /// </summary>
+    internal async Task StopAsync(DateTime deadlineUtc)
+    {
+        _stopping.Cancel();
+        _inbox?.Writer.TryComplete();
+        if (_loop is not null)
+        {
+            var remaining = deadlineUtc - DateTime.UtcNow;
+            if (remaining < TimeSpan.Zero) remaining = TimeSpan.Zero;
+            if (await Task.WhenAny(_loop, Task.Delay(remaining)).ConfigureAwait(false) != _loop)
+            {
+                _abort.Cancel();
+                await Task.WhenAny(_loop, Task.Delay(500)).ConfigureAwait(false);
+                var left = _inbox!.Reader.Count;
+                while (_inbox.Reader.TryRead(out _)) { }
+                if (left > 0)
+                {
+                    Interlocked.Add(ref _dropped, left);
+                    Logger.LogWarning("{Type} {Id}: {Count} queued messages were dropped at the stop deadline", NodeType, NodeId, left);
+                }
+            }
+        }
+        _stopped = true;
+        var stopBudget = deadlineUtc - DateTime.UtcNow;
+        if (stopBudget < TimeSpan.FromMilliseconds(500)) stopBudget = TimeSpan.FromMilliseconds(500);
+        using var cancel = new CancellationTokenSource(stopBudget);
+        try
+        {
+            await Node.StopAsync(cancel.Token).WaitAsync(stopBudget).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Logger.LogWarning(e, "{Type} {Id} did not stop cleanly", NodeType, NodeId);
+        }
+        _abort.Cancel();
+        if (Status != NodeStatus.Clear) _runtime.Events.ForgetStatus(NodeId);
+    }
+}
+
