@@ -41,6 +41,10 @@ public sealed class FlowRuntime : IAsyncDisposable
 
     public NodeHost? Find(string id) => _graph.Hosts.GetValueOrDefault(id);
 
+    /// <summary>Puts a message into a running node's inbox, as a wire would (used by tests and tools).</summary>
+    public ValueTask DeliverAsync(string nodeId, FlowMessage message, CancellationToken cancellationToken = default) =>
+        (Find(nodeId) ?? throw new KeyNotFoundException($"node '{nodeId}' is not running")).EnqueueAsync(message, cancellationToken);
+
     internal IContextStore FlowContextFor(string? flowId) => _flowContexts.GetOrAdd(flowId ?? "", _ => new MemoryContextStore());
 
     internal TabInfo? TabOf(string? flowId) => flowId is null ? null : _graph.Plan.Tabs.GetValueOrDefault(flowId);

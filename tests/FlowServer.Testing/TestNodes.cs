@@ -1,0 +1,58 @@
+using FlowServer.Nodes.Sdk;
+
+namespace FlowServer.Testing;
+
+public sealed class TestFailOptions : NodeOptions
+{
+    [Property("text")] public string Text { get; set; } = "boom";
+}
+
+/// <summary>Test-only (<c>test-fail</c>): throws for every message whose payload is not "pass"; passes the others on.</summary>
+[NodeType("test-fail", Category = "test", Help = "Throws for tests.")]
+public sealed class FailNode : FlowNode<TestFailOptions>
+{
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        if (message.Payload as string == "pass") return Context.SendAsync(0, message, cancellationToken);
+        throw new FlowNodeException(Options.Text);
+    }
+}
+
+public sealed class TestMarkOptions : NodeOptions
+{
+    [Property("mark", Required = true)] public string Mark { get; set; } = "";
+}
+
+/// <summary>Test-only (<c>test-mark</c>): appends its mark to <c>msg.marks</c> (an array) and passes the message on.</summary>
+[NodeType("test-mark", Category = "test", Help = "Marks messages for tests.")]
+public sealed class MarkNode : FlowNode<TestMarkOptions>
+{
+    public static int Instances;
+
+    public MarkNode() => Interlocked.Increment(ref Instances);
+
+    public int Seen;
+
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        Seen++;
+        if (message["marks"] is not List<object?> marks) message["marks"] = marks = [];
+        marks.Add(Options.Mark);
+        return Context.SendAsync(0, message, cancellationToken);
+    }
+}
+
+/// <summary>Test-only (<c>test-gate</c>): holds every message until the test opens it, so inboxes fill up.</summary>
+[NodeType("test-gate", Category = "test", Help = "Holds messages for tests.")]
+public sealed class GateNode : FlowNode
+{
+    readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Open() => _open.TrySetResult();
+
+    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        await _open.Task.WaitAsync(cancellationToken);
+        await Context.SendAsync(0, message, cancellationToken);
+    }
+}

@@ -1,0 +1,88 @@
+using FlowServer.Runtime;
+using FlowServer.Testing;
+using Xunit;
+
+namespace FlowServer.Tests.Runtime;
+
+public sealed class CompilerTests
+{
+    static FlowError Single(string json)
+    {
+        var errors = FlowTestHarness.Validate(json);
+        return Assert.Single(errors);
+    }
+
+    [Fact]
+    public void Malformed_json_is_reported_with_its_position()
+    {
+        var error = Single("[{\"id\":\"a\",\"type\":\"inject\",}");
+        Assert.Null(error.NodeId);
+        Assert.Contains("malformed flow JSON", error.Message);
+        Assert.Contains("line 1", error.Message);
+    }
+
+    [Fact]
+    public void Unknown_type_names_the_node_and_the_field()
+    {
+        var error = Single("""[{"id":"t","type":"tab"},{"id":"n1","type":"no-such-node","name":"Mystery","z":"t","wires":[]}]""");
+        Assert.Equal("n1", error.NodeId);
+        Assert.Equal("type", error.Field);
+        Assert.Equal("no-such-node 'Mystery' (n1): type unknown node type 'no-such-node'", error.Text);
+    }
+
+    [Fact]
+    public void Missing_required_property_is_an_error()
+    {
+        var error = Single("""[{"id":"t","type":"tab"},{"id":"m","type":"test-mark","z":"t","wires":[]}]""");
+        Assert.Equal(("m", "test-mark", "mark"), (error.NodeId, error.Type, error.Field));
+        Assert.Contains("is required", error.Message);
+    }
+
+    [Fact]
+    public void Wire_to_a_missing_node_is_an_error()
+    {
+        var error = Single("""[{"id":"t","type":"tab"},{"id":"j","type":"junction","z":"t","wires":[["ghost"]]}]""");
+        Assert.Equal(("j", "wires"), (error.NodeId, error.Field));
+        Assert.Contains("'ghost'", error.Message);
+    }
+
+    [Fact]
+    public void Duplicate_ids_are_an_error()
+    {
+        var error = Single("""[{"id":"t","type":"tab"},{"id":"j","type":"junction","z":"t","wires":[]},{"id":"j","type":"comment","z":"t"}]""");
+        Assert.Equal(("j", "id"), (error.NodeId, error.Field));
+    }
+
+    [Fact]
+    public void Out_of_range_and_wrong_typed_values_are_errors()
+    {
+        var errors = FlowTestHarness.Validate("""
+            [{"id":"t","type":"tab"},
+             {"id":"i","type":"inject","z":"t","repeat":"-5","wires":[]},
+             {"id":"d","type":"debug","z":"t","active":"maybe","wires":[]},
+             {"id":"q","type":"junction","z":"t","queueSize":0,"queueOverflow":"spill","wires":[]}]
+            """);
+        Assert.Contains(errors, e => e is { NodeId: "i", Field: "repeat" } && e.Message.Contains("at least 0"));
+        Assert.Contains(errors, e => e is { NodeId: "d", Field: "active" });
+        Assert.Contains(errors, e => e is { NodeId: "q", Field: "queueSize" });
+        Assert.Contains(errors, e => e is { NodeId: "q", Field: "queueOverflow" });
+    }
+
+    [Fact]
+    public void Loose_values_as_node_red_writes_them_are_accepted()
+    {
+        Assert.Empty(FlowTestHarness.Validate("""
+            [{"id":"t","type":"tab"},
+             {"id":"i","type":"inject","z":"t","repeat":"","once":"true","onceDelay":"0.5","payload":"","payloadType":"date","unknownProp":{"kept":true},"wires":[[]]}]
+            """));
+    }
+
+    [Fact]
+    public void Every_error_of_a_document_is_reported_at_once()
+    {
+        var errors = FlowTestHarness.Validate("""
+            [{"id":"t","type":"tab"},{"id":"a","type":"nope","z":"t"},{"id":"b","type":"test-mark","z":"t","wires":[["zz"]]}]
+            """);
+        Assert.Equal(3, errors.Count);
+    }
+}

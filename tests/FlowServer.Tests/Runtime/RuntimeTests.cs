@@ -1,0 +1,256 @@
+using FlowServer.Nodes.Sdk;
+using FlowServer.Runtime;
+using FlowServer.Testing;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Runtime;
+
+public sealed class RuntimeTests
+{
+    [Fact]
+    public async Task Messages_follow_wires_in_order()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-mark", mark = "A", wires = new[] { new[] { "b" } } },
+            new { id = "b", type = "test-mark", mark = "B", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+
+        for (var i = 0; i < 100; i++) await flow.SendAsync("a", (double)i);
+        var received = await flow.Capture("out").TakeAsync(100);
+
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (double)i), received.Select(m => (double)m.Payload!));
+        Assert.All(received, m => Assert.Equal(new List<object?> { "A", "B" }, m["marks"]));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task First_wire_gets_the_message_and_further_wires_get_clones()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "src", type = "junction", wires = new[] { new[] { "m1", "m2" } } },
+            new { id = "m1", type = "test-mark", mark = "one", wires = new[] { new[] { "out1" } } },
+            new { id = "m2", type = "test-mark", mark = "two", wires = new[] { new[] { "out2" } } },
+            new { id = "out1", type = "test-capture" },
+            new { id = "out2", type = "test-capture" }));
+
+        var original = FlowMessage.WithPayload(new Dictionary<string, object?> { ["v"] = 1.0 });
+        await flow.SendAsync("src", original);
+        var one = await flow.NextAsync("out1");
+        var two = await flow.NextAsync("out2");
+
+        Assert.Same(original, one);
+        Assert.NotSame(original, two);
+        Assert.NotSame(one.Payload, two.Payload);
+        Assert.Equal(new List<object?> { "one" }, one["marks"]);
+        Assert.Equal(new List<object?> { "two" }, two["marks"]);
+        Assert.Equal(one.MessageId, two.MessageId);
+    }
+
+    [Fact]
+    public async Task An_error_goes_to_the_catch_node_of_its_tab_with_its_source()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "bad", type = "test-fail", name = "Breaker", text = "it broke", wires = new[] { new[] { "after" } } },
+            new { id = "after", type = "test-capture" },
+            new { id = "catcher", type = "catch", scope = (string[]?)null, wires = new[] { new[] { "caught" } } },
+            new { id = "caught", type = "test-capture" }));
+
+        await flow.SendAsync("bad", "boom", "t/1");
+        await flow.SendAsync("bad", "pass");
+        var caught = await flow.NextAsync("caught");
+        var passed = await flow.NextAsync("after");
+
+        var error = Assert.IsType<Dictionary<string, object?>>(caught["error"]);
+        Assert.Equal("it broke", error["message"]);
+        var source = Assert.IsType<Dictionary<string, object?>>(error["source"]);
+        Assert.Equal("bad", source["id"]);
+        Assert.Equal("test-fail", source["type"]);
+        Assert.Equal("Breaker", source["name"]);
+        Assert.Equal("boom", caught.Payload);
+        Assert.Equal("t/1", caught.Topic);
+        Assert.Equal("pass", passed.Payload); // the node kept working after its error
+        Assert.Equal(1, flow.Runtime.Find("bad")!.Errors);
+    }
+
+    [Fact]
+    public async Task Catch_with_a_scope_only_sees_its_nodes_and_uncaught_takes_the_rest()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "f1", type = "test-fail", text = "one" },
+            new { id = "f2", type = "test-fail", text = "two" },
+            new { id = "scoped", type = "catch", scope = new[] { "f1" }, wires = new[] { new[] { "c1" } } },
+            new { id = "rest", type = "catch", uncaught = true, wires = new[] { new[] { "c2" } } },
+            new { id = "c1", type = "test-capture" },
+            new { id = "c2", type = "test-capture" }));
+
+        await flow.SendAsync("f1", "x");
+        await flow.SendAsync("f2", "y");
+
+        Assert.Equal("one", ((Dictionary<string, object?>)(await flow.NextAsync("c1"))["error"]!)["message"]);
+        Assert.Equal("two", ((Dictionary<string, object?>)(await flow.NextAsync("c2"))["error"]!)["message"]);
+        Assert.True(await flow.Capture("c1").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+        Assert.True(await flow.Capture("c2").StaysEmptyAsync(TimeSpan.FromMilliseconds(10)));
+    }
+
+    [Fact]
+    public async Task Catch_on_another_tab_does_not_see_the_error()
+    {
+        var json = $$"""
+        [{"id":"t1","type":"tab"},{"id":"t2","type":"tab"},
+         {"id":"bad","type":"test-fail","z":"t1","wires":[]},
+         {"id":"c","type":"catch","z":"t2","wires":[["out"]]},
+         {"id":"out","type":"test-capture","z":"t2"}]
+        """;
+        await using var flow = await StartAsync(json);
+        await flow.SendAsync("bad", "x");
+        await flow.WaitForErrorAsync("boom");
+        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+    }
+
+    [Fact]
+    public async Task A_full_inbox_makes_the_sender_wait_and_nothing_is_lost()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "gate", type = "test-gate", queueSize = 5, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+
+        var host = flow.Runtime.Find("gate")!;
+        // One message is held by the node, five wait in its inbox; the seventh send must wait.
+        for (var i = 0; i < 6; i++) await flow.SendAsync("gate", (double)i);
+        await WaitUntil(() => host.InboxDepth == 5);
+        var blocked = flow.SendAsync("gate", 6.0).AsTask();
+        await Task.Delay(200);
+        Assert.False(blocked.IsCompleted);
+
+        ((GateNode)host.Node).Open();
+        await blocked;
+        var received = await flow.Capture("out").TakeAsync(7);
+        Assert.Equal(Enumerable.Range(0, 7).Select(i => (double)i), received.Select(m => (double)m.Payload!));
+        Assert.Equal(0, host.Dropped);
+    }
+
+    [Theory]
+    [InlineData("drop-oldest", new double[] { 0, 3, 4, 5, 6, 7 })]
+    [InlineData("drop-newest", new double[] { 0, 1, 2, 3, 4, 5 })]
+    public async Task A_dropping_node_counts_what_it_drops(string overflow, double[] expected)
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "gate", type = "test-gate", queueSize = 5, queueOverflow = overflow, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var host = flow.Runtime.Find("gate")!;
+
+        await flow.SendAsync("gate", 0.0);
+        await WaitUntil(() => host.Received == 1); // message 0 is held by the node
+        for (var i = 1; i < 8; i++) await flow.SendAsync("gate", (double)i); // never waits
+        Assert.Equal(2, host.Dropped);
+
+        ((GateNode)host.Node).Open();
+        var received = await flow.Capture("out").TakeAsync(6);
+        Assert.Equal(expected, received.Select(m => (double)m.Payload!));
+    }
+
+    [Fact]
+    public async Task Disabled_nodes_and_tabs_do_not_run()
+    {
+        var json = """
+        [{"id":"t1","type":"tab"},{"id":"t2","type":"tab","disabled":true},
+         {"id":"a","type":"test-mark","mark":"A","z":"t1","wires":[["off","out"]]},
+         {"id":"off","type":"test-mark","mark":"OFF","z":"t1","d":true,"wires":[["out"]]},
+         {"id":"out","type":"test-capture","z":"t1"},
+         {"id":"other","type":"test-mark","mark":"X","z":"t2","wires":[]}]
+        """;
+        await using var flow = await StartAsync(json);
+        Assert.Null(flow.Runtime.Find("off"));
+        Assert.Null(flow.Runtime.Find("other"));
+        await flow.SendAsync("a", 1.0);
+        var message = await flow.NextAsync("out");
+        Assert.Equal(new List<object?> { "A" }, message["marks"]);
+        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+    }
+
+    [Fact]
+    public async Task Nodes_deploy_keeps_unchanged_nodes_and_their_state()
+    {
+        const string template = """
+        [{"id":"t1","type":"tab"},{"id":"t2","type":"tab"},
+         {"id":"keep","type":"test-mark","mark":"K","z":"t1","x":10,"y":10,"wires":[["out"]]},
+         {"id":"out","type":"test-capture","z":"t1"},
+         {"id":"change","type":"test-mark","mark":"MARK","z":"t2","wires":[]}]
+        """;
+        await using var flow = await StartAsync(template.Replace("MARK", "v1"));
+        var keep = flow.Runtime.Find("keep")!;
+        var change = flow.Runtime.Find("change")!;
+        flow.Runtime.Find("keep")!.NodeContext.Set("count", 5.0);
+
+        // Moved on the canvas (x/y) and the other tab edited: only "change" restarts.
+        var report = await flow.DeployAsync(template.Replace("MARK", "v2").Replace("\"x\":10", "\"x\":99"), DeploymentType.Nodes);
+
+        Assert.Same(keep, flow.Runtime.Find("keep"));
+        Assert.NotSame(change, flow.Runtime.Find("change"));
+        Assert.Equal(1, report.Started);
+        Assert.Equal(1, report.Stopped);
+        Assert.Equal(5.0, flow.Runtime.Find("keep")!.NodeContext.Get("count"));
+
+        var full = await flow.DeployAsync(template.Replace("MARK", "v2"), DeploymentType.Full);
+        Assert.NotSame(keep, flow.Runtime.Find("keep"));
+        Assert.Equal(3, full.Started);
+    }
+
+    [Fact]
+    public async Task Rewired_node_keeps_running_and_sends_to_its_new_target()
+    {
+        const string template = """
+        [{"id":"t1","type":"tab"},
+         {"id":"src","type":"junction","z":"t1","wires":[["TARGET"]]},
+         {"id":"a","type":"test-capture","z":"t1"},
+         {"id":"b","type":"test-capture","z":"t1"}]
+        """;
+        await using var flow = await StartAsync(template.Replace("TARGET", "a"));
+        var src = flow.Runtime.Find("src");
+        await flow.DeployAsync(template.Replace("TARGET", "b"), DeploymentType.Nodes);
+        Assert.Same(src, flow.Runtime.Find("src"));
+        await flow.SendAsync("src", "hello");
+        Assert.Equal("hello", (await flow.NextAsync("b")).Payload);
+        Assert.True(await flow.Capture("a").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+    }
+
+    [Fact]
+    public async Task Flows_deploy_restarts_every_node_of_a_changed_tab_only()
+    {
+        const string template = """
+        [{"id":"t1","type":"tab"},{"id":"t2","type":"tab"},
+         {"id":"a1","type":"test-mark","mark":"MARK","z":"t1","wires":[]},
+         {"id":"a2","type":"test-mark","mark":"same","z":"t1","wires":[]},
+         {"id":"b1","type":"test-mark","mark":"same","z":"t2","wires":[]}]
+        """;
+        await using var flow = await StartAsync(template.Replace("MARK", "v1"));
+        var a2 = flow.Runtime.Find("a2");
+        var b1 = flow.Runtime.Find("b1");
+        await flow.DeployAsync(template.Replace("MARK", "v2"), DeploymentType.Flows);
+        Assert.NotSame(a2, flow.Runtime.Find("a2"));
+        Assert.Same(b1, flow.Runtime.Find("b1"));
+    }
+
+    [Fact]
+    public async Task Stop_drains_queued_messages_before_the_deadline()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-mark", mark = "A", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var capture = flow.Capture("out");
+        for (var i = 0; i < 500; i++) await flow.SendAsync("a", (double)i);
+        await flow.Runtime.StopAsync();
+        Assert.Equal(500, capture.Pending);
+    }
+
+    static async Task WaitUntil(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(5);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met");
+            await Task.Delay(10);
+        }
+    }
+}
