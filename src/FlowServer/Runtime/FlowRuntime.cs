@@ -238,6 +238,37 @@ public sealed class FlowRuntime : IAsyncDisposable
         }
     }
 
+    /// <summary>True when some running node listens for completions (saves work per message otherwise).</summary>
+    internal bool HasCompletionListeners => _graph.Completers.Count > 0;
+
+    /// <summary>Tells the complete nodes of the source's tab that it finished a message.</summary>
+    internal async Task RouteCompletionAsync(NodeHost source, FlowMessage message)
+    {
+        if (source.FlowId is null || !_graph.Completers.TryGetValue(source.FlowId, out var listeners)) return;
+        foreach (var listener in listeners)
+            if (listener != source && ((ICompletionListener)listener.Node).Covers(source.NodeId))
+                await listener.SendAsync(0, message.Clone());
+    }
+
+    /// <summary>Sends a status change to the status nodes of the source's tab (never blocking the source).</summary>
+    internal void RouteStatus(NodeHost source, NodeStatus status)
+    {
+        if (source.FlowId is null || !_graph.StatusListeners.TryGetValue(source.FlowId, out var listeners)) return;
+        foreach (var listener in listeners)
+        {
+            if (listener == source || !((IStatusListener)listener.Node).Covers(source.NodeId)) continue;
+            var message = new FlowMessage();
+            message["status"] = new Dictionary<string, object?>
+            {
+                ["fill"] = status.Fill,
+                ["shape"] = status.Shape,
+                ["text"] = status.Text,
+                ["source"] = new Dictionary<string, object?> { ["id"] = source.NodeId, ["type"] = source.NodeType, ["name"] = source.NodeName },
+            };
+            _ = listener.SendAsync(0, message).AsTask();
+        }
+    }
+
     /// <summary>Stops every node (sources first), draining inboxes until the stop deadline.</summary>
     public async Task StopAsync()
     {
@@ -263,14 +294,21 @@ public sealed class FlowRuntime : IAsyncDisposable
         {
             Plan = plan;
             Hosts = hosts;
-            Catchers = hosts.Values.Where(h => h.Node is IErrorListener && h.FlowId is not null)
+            Catchers = ByTab<IErrorListener>(hosts);
+            StatusListeners = ByTab<IStatusListener>(hosts);
+            Completers = ByTab<ICompletionListener>(hosts);
+        }
+
+        static Dictionary<string, NodeHost[]> ByTab<TListener>(Dictionary<string, NodeHost> hosts) =>
+            hosts.Values.Where(h => h.Node is TListener && h.FlowId is not null)
                 .GroupBy(h => h.FlowId!)
                 .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
-        }
 
         public FlowPlan Plan { get; }
         public Dictionary<string, NodeHost> Hosts { get; }
         public Dictionary<string, NodeHost[]> Catchers { get; }
+        public Dictionary<string, NodeHost[]> StatusListeners { get; }
+        public Dictionary<string, NodeHost[]> Completers { get; }
 
         // Wires to nodes that do not run (disabled) are dropped.
         public NodeHost[][] RoutesOf(PlannedNode planned) =>

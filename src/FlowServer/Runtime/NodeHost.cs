@@ -107,6 +107,7 @@ public sealed class NodeHost : INodeContext
                     try
                     {
                         await Node.ReceiveAsync(message, token).ConfigureAwait(false);
+                        if (_runtime.HasCompletionListeners) await _runtime.RouteCompletionAsync(this, message).ConfigureAwait(false);
                     }
                     catch (OperationCanceledException) when (token.IsCancellationRequested)
                     {
@@ -173,6 +174,7 @@ public sealed class NodeHost : INodeContext
     {
         Status = status;
         _runtime.Events.PublishStatus(NodeId, status);
+        _runtime.RouteStatus(this, status);
     }
 
     public void ReportError(string text, FlowMessage? message = null, Exception? exception = null) =>
@@ -214,6 +216,8 @@ public sealed class NodeHost : INodeContext
     };
 
     public T GetConfigNode<T>(string id) where T : FlowNode => _runtime.GetConfigNode<T>(id, this);
+
+    public T? FindNode<T>(string id) where T : FlowNode => _runtime.Find(id)?.Node as T;
 
     public string? GetEnv(string name) => name switch
     {

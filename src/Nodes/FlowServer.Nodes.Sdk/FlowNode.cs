@@ -86,6 +86,27 @@ public interface IErrorListener
 }
 
 /// <summary>
+/// A node that receives status changes of other nodes on its tab (status). The runtime sends
+/// it <c>msg.status = {fill, shape, text, source:{id, type, name}}</c> on its output.
+/// </summary>
+public interface IStatusListener
+{
+    /// <summary>Whether status changes of node <paramref name="sourceId"/> are in scope.</summary>
+    bool Covers(string sourceId);
+}
+
+/// <summary>
+/// A node that learns when other nodes on its tab finished a message (complete). The runtime
+/// sends it the finished message on its output after the watched node's ReceiveAsync returned
+/// without error.
+/// </summary>
+public interface ICompletionListener
+{
+    /// <summary>Whether completions of node <paramref name="sourceId"/> are in scope.</summary>
+    bool Covers(string sourceId);
+}
+
+/// <summary>
 /// An error a node raises on purpose, with a message fit for the flow author (the runtime logs
 /// it without a stack trace and routes it to catch nodes like any other error).
 /// </summary>

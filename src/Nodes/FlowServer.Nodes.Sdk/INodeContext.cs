@@ -48,6 +48,12 @@ public interface INodeContext
     /// <summary>The running config node with the given id. Throws when it is missing or of another type.</summary>
     T GetConfigNode<T>(string id) where T : FlowNode;
 
+    /// <summary>
+    /// Another running node of type <typeparamref name="T"/> by id, or null (used by link nodes
+    /// to reach their partners across tabs). The instance changes when that node is redeployed.
+    /// </summary>
+    T? FindNode<T>(string id) where T : FlowNode;
+
     /// <summary>This node's own context store.</summary>
     IContextStore NodeContext { get; }
     /// <summary>The context shared by the nodes of this node's tab.</summary>
