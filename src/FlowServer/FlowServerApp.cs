@@ -1,5 +1,7 @@
 using FlowServer.Api;
 using FlowServer.Configuration;
+using FlowServer.Editor;
+using FlowServer.Editor.Services;
 using FlowServer.Mqtt;
 using FlowServer.Runtime;
 using FlowServer.Storage;
@@ -21,6 +23,9 @@ public static class FlowServerApp
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls($"http://{options.Bind}:{options.Port}");
+        // The editor's scripts and styles come from the packages' static web assets; outside
+        // Development they are found only when the manifest is loaded explicitly.
+        builder.WebHost.UseStaticWebAssets();
         builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
@@ -33,14 +38,17 @@ public static class FlowServerApp
             services.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = true, Address = options.BrokerBind, Port = options.BrokerPort });
         services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity });
         services.AddHostedService<FlowStartup>();
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddFlowEditor();
+        services.AddSingleton<IEditorBackend, EditorBackend>();
 
         var app = builder.Build();
         app.UseWebSockets();
         app.MapFlowApi();
         app.MapComms();
-        app.MapGet("/", () => Results.Content(
-            "<!doctype html><title>FlowServer</title><h1>FlowServer</h1><p>The runtime is running. Admin API: <a href=\"/flows\">/flows</a>, <a href=\"/nodes\">/nodes</a>, <a href=\"/healthz\">/healthz</a>, <a href=\"/metrics\">/metrics</a>.</p>",
-            "text/html"));
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        app.MapRazorComponents<FlowServer.Editor.App>().AddInteractiveServerRenderMode();
         return Task.FromResult(app);
     }
 
