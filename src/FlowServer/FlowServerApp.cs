@@ -21,7 +21,12 @@ public static class FlowServerApp
 
     public static Task<WebApplication> BuildAsync(FlowServerOptions options, Action<ILoggingBuilder>? logging = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            // Fixed so that the static web assets manifests are found under a test host too.
+            ApplicationName = typeof(FlowServerApp).Assembly.GetName().Name,
+        });
         builder.WebHost.UseUrls($"http://{options.Bind}:{options.Port}");
         // The editor's scripts and styles come from the packages' static web assets; outside
         // Development they are found only when the manifest is loaded explicitly.
