@@ -52,7 +52,7 @@ public sealed class EditorSession
         StatusChanged?.Invoke(nodeId);
     }
 
-    public void Notify(string text, bool error = false)
+    public void Notify(string? text, bool error = false)
     {
         (Notice, NoticeIsError) = (text, error);
         Changed?.Invoke();

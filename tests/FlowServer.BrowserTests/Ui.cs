@@ -1,0 +1,34 @@
+using Microsoft.Playwright;
+
+namespace FlowServer.BrowserTests;
+
+/// <summary>Gestures on the editor, made with the real mouse as a user makes them.</summary>
+static class Ui
+{
+    /// <summary>Drags a palette entry onto the canvas, to a point relative to the canvas' top-left corner.</summary>
+    public static async Task DropFromPaletteAsync(IPage page, string type, int x, int y)
+    {
+        var before = await page.Locator($".fe-node[data-type='{type}']").CountAsync();
+        await page.Locator($".fe-palette-node[data-type='{type}']").DragToAsync(page.Locator(".fe-canvas"), new() { TargetPosition = new() { X = x, Y = y } });
+        await Assertions.Expect(page.Locator($".fe-node[data-type='{type}']")).ToHaveCountAsync(before + 1);
+    }
+
+    /// <summary>Draws a link from one port to another with raw mouse moves (the diagram listens to pointer events).</summary>
+    public static async Task WireAsync(IPage page, ILocator from, ILocator to)
+    {
+        var a = (await from.BoundingBoxAsync())!;
+        var b = (await to.BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(a.X + a.Width / 2, a.Y + a.Height / 2);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync((a.X + b.X) / 2, (a.Y + b.Y) / 2 + 10, new() { Steps = 5 });
+        await page.Mouse.MoveAsync(b.X + b.Width / 2, b.Y + b.Height / 2, new() { Steps = 5 });
+        await page.Mouse.UpAsync();
+    }
+
+    public static async Task DeployAsync(IPage page)
+    {
+        await page.Locator(".fe-deploy-button").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Successfully deployed");
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "false");
+    }
+}
