@@ -28,6 +28,12 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await panel.Locator("button.fe-done").ClickAsync();
         await Assertions.Expect(panel).ToHaveCountAsync(0);
 
+        await debug.DblClickAsync();
+        var debugPanel = page.Locator(".fe-dialog[data-type=debug]");
+        await debugPanel.Locator("[data-field=tostatus] input[type=checkbox]").CheckAsync();
+        await debugPanel.Locator("button.fe-done").ClickAsync();
+
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
         await Ui.DeployAsync(page);
 
         var flows = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray();
@@ -42,5 +48,119 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         var message = page.Locator(".fe-debug-message").Filter(new() { HasText = "hello from the browser" });
         await Assertions.Expect(message).ToHaveCountAsync(1);
         await Assertions.Expect(message.Locator(".fe-debug-topic")).ToContainTextAsync("line/3");
+        await Assertions.Expect(debug.Locator(".fe-status")).ToContainTextAsync("hello from the browser");
+
+        // The debug node's button turns its output off: a change to deploy.
+        await debug.Locator("button[data-action=toggle]").ClickAsync();
+        await Assertions.Expect(debug.Locator("button[data-action=toggle]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("off"));
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
     }
+
+    [Fact]
+    public async Task An_invalid_property_is_shown_on_the_field_and_the_node_and_blocks_deploy()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Ui.DropFromPaletteAsync(page, "inject", 200, 120);
+        var inject = page.Locator(".fe-node[data-type=inject]");
+
+        await inject.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=inject]");
+        await panel.Locator("[data-field=crontab] input").FillAsync("every full moon");
+        await Assertions.Expect(panel.Locator("[data-field=crontab] .fe-field-error")).ToContainTextAsync("cron");
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(inject).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("invalid"));
+
+        var before = await fixture.Server.Http.GetStringAsync("/flows");
+        await page.Locator(".fe-deploy-button").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-notice.error")).ToContainTextAsync("crontab");
+        Assert.Equal(before, await fixture.Server.Http.GetStringAsync("/flows"));
+        Assert.Contains("crontab", await inject.GetAttributeAsync("title") ?? "");
+    }
+
+    [Fact]
+    public async Task Imports_a_node_red_export_with_its_nodes_and_wires_and_renames_clashing_ids()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport);
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToContainTextAsync("Imported line");
+        await Assertions.Expect(page.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=nr-inject]")).ToContainTextAsync("tick");
+        var box = (await page.Locator(".fe-node[data-node-id=nr-inject]").BoundingBoxAsync())!;
+        var canvas = (await page.Locator(".fe-canvas").BoundingBoxAsync())!;
+        Assert.InRange(box.X + box.Width / 2 - canvas.X, 140, 160); // Node-RED's x is the node's centre
+
+        // The same export again: every id clashes, so all are renamed and the wires follow.
+        var tabs = await page.Locator(".fe-tab").CountAsync();
+        await Ui.ImportAsync(page, NodeRedExport);
+        await Assertions.Expect(page.Locator(".fe-tab")).ToHaveCountAsync(tabs + 1);
+        await Assertions.Expect(page.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=nr-inject]")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+    }
+
+    [Fact]
+    public async Task Export_and_re_import_round_trip_the_flow_json()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport.Replace("nr-", "rt-"));
+        await Ui.DeployAsync(page);
+
+        var exported = await Ui.ExportAsync(page, "flow");
+        var original = JsonNode.Parse(NodeRedExport.Replace("nr-", "rt-"))!.AsArray();
+        Assert.Equal(original.Count, exported.Count);
+        foreach (var node in original)
+        {
+            var match = exported.Single(n => (string?)n!["id"] == (string?)node!["id"]);
+            Assert.True(JsonNode.DeepEquals(node, match), $"{node!["id"]} changed on export:\n{node}\n{match}");
+        }
+
+        // What was exported lands again, in a fresh editor, with the same nodes and wires.
+        var again = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(again, exported.ToJsonString());
+        await Assertions.Expect(again.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(again.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+        var reexported = await Ui.ExportAsync(again, "flow");
+        Assert.Equal(exported.Count, reexported.Count);
+        Assert.Equal(
+            exported.Select(n => (string)n!["type"]!).Order(),
+            reexported.Select(n => (string)n!["type"]!).Order());
+    }
+
+    [Fact]
+    public async Task Deletes_with_the_keyboard_and_undoes_and_redoes()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Ui.DropFromPaletteAsync(page, "inject", 150, 100);
+        await Ui.DropFromPaletteAsync(page, "debug", 400, 100);
+        var nodes = page.Locator(".fe-canvas .fe-node");
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+
+        await page.Locator(".fe-node[data-type=debug]").ClickAsync();
+        await page.Keyboard.PressAsync("Delete");
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+        await page.Locator(".fe-undo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+        await page.Locator(".fe-redo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+
+        // Copy and paste: the copy gets a new id.
+        await page.Locator(".fe-node[data-type=inject]").ClickAsync();
+        await page.Keyboard.PressAsync("Control+c");
+        await page.Keyboard.PressAsync("Control+v");
+        await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(2);
+    }
+
+    /// <summary>A Node-RED 5 export: a tab, an inject wired to a debug and a catch wired to a second debug.</summary>
+    const string NodeRedExport = """
+        [
+          {"id":"nr-tab","type":"tab","label":"Imported line","disabled":false,"info":"from Node-RED","env":[]},
+          {"id":"nr-inject","type":"inject","z":"nr-tab","name":"tick","props":[{"p":"payload"},{"p":"topic","vt":"str"}],"repeat":"","crontab":"","once":false,"onceDelay":0.1,"topic":"t","payload":"42","payloadType":"num","x":150,"y":80,"wires":[["nr-debug"]]},
+          {"id":"nr-debug","type":"debug","z":"nr-tab","name":"show","active":true,"tosidebar":true,"console":false,"tostatus":false,"complete":"payload","targetType":"msg","statusVal":"","statusType":"auto","x":380,"y":80,"wires":[]},
+          {"id":"nr-catch","type":"catch","z":"nr-tab","name":"","scope":null,"uncaught":false,"x":140,"y":160,"wires":[["nr-errors"]]},
+          {"id":"nr-errors","type":"debug","z":"nr-tab","name":"errors","active":true,"tosidebar":true,"console":false,"tostatus":false,"complete":"true","targetType":"full","statusVal":"","statusType":"auto","x":380,"y":160,"wires":[]}
+        ]
+        """;
 }

@@ -31,4 +31,24 @@ static class Ui
         await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Successfully deployed");
         await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "false");
     }
+
+    public static async Task ImportAsync(IPage page, string json)
+    {
+        await page.Locator(".fe-open-import").ClickAsync();
+        var dialog = page.Locator(".fe-import");
+        await dialog.Locator("textarea").FillAsync(json);
+        await dialog.Locator(".fe-import-confirm").ClickAsync();
+        await Assertions.Expect(dialog).ToHaveCountAsync(0);
+    }
+
+    /// <summary>Opens the export dialog with a scope (selected, flow, all) and returns its JSON.</summary>
+    public static async Task<System.Text.Json.Nodes.JsonArray> ExportAsync(IPage page, string scope)
+    {
+        await page.Locator(".fe-open-export").ClickAsync();
+        var dialog = page.Locator(".fe-export");
+        await dialog.Locator($"input[type=radio][value={scope}]").CheckAsync();
+        var text = await dialog.Locator("textarea").InputValueAsync();
+        await dialog.Locator("button", new() { HasText = "Close" }).ClickAsync();
+        return System.Text.Json.Nodes.JsonNode.Parse(text)!.AsArray();
+    }
 }
