@@ -153,6 +153,59 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(2);
     }
 
+    [Fact]
+    public async Task Selects_with_shift_click_and_a_box_and_shows_help_in_the_info_sidebar()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport.Replace("nr-", "sel-"));
+        var inject = page.Locator(".fe-node[data-node-id=sel-inject]");
+        var debug = page.Locator(".fe-node[data-node-id=sel-debug]");
+
+        await inject.ClickAsync();
+        await page.Locator(".fe-sidebar-tabs button", new() { HasText = "info" }).ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-info")).ToContainTextAsync("Injects a message into a flow");
+
+        await debug.ClickAsync(new() { Modifiers = [KeyboardModifier.Shift] });
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(2);
+        await page.Locator(".fe-node[data-node-id=sel-catch]").ClickAsync(new() { Modifiers = [KeyboardModifier.Control] });
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(3);
+
+        // A shift-drag box around the right-hand column selects both debug nodes and nothing else.
+        var a = (await page.Locator(".fe-node[data-node-id=sel-debug]").BoundingBoxAsync())!;
+        var b = (await page.Locator(".fe-node[data-node-id=sel-errors]").BoundingBoxAsync())!;
+        await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 5, Y = 5 } });
+        await page.Keyboard.DownAsync("Shift");
+        await page.Mouse.MoveAsync(a.X - 15, a.Y - 15);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(b.X + b.Width + 15, b.Y + b.Height + 15, new() { Steps = 6 });
+        await page.Mouse.UpAsync();
+        await page.Keyboard.UpAsync("Shift");
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected[data-type=debug]")).ToHaveCountAsync(2);
+    }
+
+    [Fact]
+    public async Task Adds_renames_disables_and_deletes_flow_tabs()
+    {
+        var page = await fixture.OpenEditorAsync();
+        var tabs = page.Locator(".fe-tab");
+        var count = await tabs.CountAsync();
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Assertions.Expect(tabs).ToHaveCountAsync(count + 1);
+
+        await page.Locator(".fe-tab.active").DblClickAsync();
+        await page.Locator(".fe-tab.active input").FillAsync("Packaging");
+        await page.Locator(".fe-tab.active input").PressAsync("Enter");
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToHaveTextAsync("Packaging");
+
+        await page.Locator(".fe-tab-toggle").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("disabled"));
+
+        await page.Locator(".fe-tab-delete").ClickAsync();
+        await Assertions.Expect(tabs).ToHaveCountAsync(count);
+        await Assertions.Expect(page.Locator(".fe-tab", new() { HasText = "Packaging" })).ToHaveCountAsync(0);
+    }
+
     /// <summary>A Node-RED 5 export: a tab, an inject wired to a debug and a catch wired to a second debug.</summary>
     const string NodeRedExport = """
         [

@@ -33,6 +33,11 @@ public partial class FlowCanvas : IDisposable
     BlazorDiagram Diagram { get; set; } = null!;
     readonly Dictionary<string, FlowNodeModel> _models = new(StringComparer.Ordinal);
     bool _rebuilding;
+    FlowSelectionBehavior _selection = null!;
+
+    string? BoxStyle => _selection.Box is var (a, b)
+        ? FormattableString.Invariant($"left:{Math.Min(a.X, b.X) - Diagram.Container!.Left}px;top:{Math.Min(a.Y, b.Y) - Diagram.Container.Top}px;width:{Math.Abs(a.X - b.X)}px;height:{Math.Abs(a.Y - b.Y)}px")
+        : null;
 
     protected override void OnInitialized()
     {
@@ -47,10 +52,16 @@ public partial class FlowCanvas : IDisposable
         Diagram.RegisterComponent<FlowNodeModel, FlowNodeWidget>();
         // Keys are handled here so that deletes, copy and paste go through the state (and undo).
         Diagram.UnregisterBehavior<KeyboardShortcutsBehavior>();
+        Diagram.UnregisterBehavior<SelectionBehavior>();
+        _selection = new FlowSelectionBehavior(Diagram);
+        _selection.BoxChanged += () => InvokeAsync(StateHasChanged);
+        Diagram.RegisterBehavior(_selection);
         Diagram.KeyDown += OnKeyDown;
         Diagram.Links.Added += OnLinkAdded;
         Diagram.SelectionChanged += OnSelectionChanged;
-        Diagram.PointerDoubleClick += OnDoubleClick;
+        // The library reports any two clicks within 500 ms as a double click, even on two
+        // different nodes; a node's editor opens only for two clicks on the same node.
+        Diagram.PointerClick += OnClick;
         State.Changed += OnStateChanged;
         Session.StatusChanged += OnStatusChanged;
         Rebuild();
@@ -170,10 +181,16 @@ public partial class FlowCanvas : IDisposable
         Session.Select(Diagram.Nodes.OfType<FlowNodeModel>().Where(n => n.Selected).Select(n => n.NodeId));
     }
 
-    void OnDoubleClick(Model? model, Blazor.Diagrams.Core.Events.PointerEventArgs args)
+    void OnClick(Model? model, Blazor.Diagrams.Core.Events.PointerEventArgs args)
     {
-        if (model is FlowNodeModel node) _ = InvokeAsync(() => OnEdit.InvokeAsync(node.NodeId));
+        var now = DateTime.UtcNow;
+        var isDouble = model is FlowNodeModel && ReferenceEquals(model, _lastClicked) && now - _lastClick < TimeSpan.FromMilliseconds(450);
+        (_lastClicked, _lastClick) = (isDouble ? null : model, now);
+        if (isDouble && model is FlowNodeModel node && !args.ShiftKey && !args.CtrlKey) _ = InvokeAsync(() => OnEdit.InvokeAsync(node.NodeId));
     }
+
+    Model? _lastClicked;
+    DateTime _lastClick;
 
     async void OnNodeCommand(FlowNodeModel model, string command)
     {
@@ -219,7 +236,7 @@ public partial class FlowCanvas : IDisposable
             case "z" or "Z" when ctrl && e.ShiftKey: State.Redo(); break;
             case "c" or "C" when ctrl: _ = CopyAsync(false); break;
             case "x" or "X" when ctrl: _ = CopyAsync(true); break;
-            case "v" or "V" when ctrl: Paste(); break;
+            case "v" or "V" when ctrl: _ = PasteAsync(); break;
             case "a" or "A" when ctrl: SelectAll(); break;
         }
     }
@@ -249,13 +266,36 @@ public partial class FlowCanvas : IDisposable
         if (cut) State.RemoveNodes(ids);
     }
 
-    public void Paste()
+    /// <summary>
+    /// Pastes flow JSON from the system clipboard (copied here, in another tab or in Node-RED),
+    /// or this session's own clipboard when the browser does not allow reading it.
+    /// </summary>
+    public async Task PasteAsync()
     {
-        if (Session.Clipboard.Count == 0) return;
-        var json = FlowEditorState.ToJson(Session.Clipboard.Select(n => { var c = (JsonObject)n.DeepClone(); c.Remove("z"); return c; }), false);
-        var ids = State.Import(json, 20, 20);
+        string? text = null;
+        try { text = await Js.InvokeAsync<string?>("flowEditor.readText"); }
+        catch (JSException) { }
+        var nodes = ParseNodes(text) ?? Session.Clipboard.Select(n => (JsonObject)n.DeepClone()).ToList();
+        if (nodes.Count == 0) return;
+        // Pasted nodes land on the current tab, shifted so they do not hide the originals.
+        foreach (var n in nodes) n.Remove("z");
+        // A config node that is already here is shared, not duplicated.
+        nodes.RemoveAll(n => State.IsConfig(n) && State.Find(FlowEditorState.IdOf(n)) is not null);
+        var ids = State.Import(FlowEditorState.ToJson(nodes.Where(n => FlowEditorState.TypeOf(n) != "tab"), false), 20, 20);
         Session.Select(ids);
         Rebuild();
+    }
+
+    static List<JsonObject>? ParseNodes(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text.TrimStart()[0] is not ('[' or '{')) return null;
+        try
+        {
+            var root = JsonNode.Parse(text);
+            var nodes = (root as JsonArray ?? [root]).OfType<JsonObject>().ToList();
+            return nodes.Count > 0 && nodes.All(n => FlowEditorState.IdOf(n) is not null && FlowEditorState.TypeOf(n) is not null) ? nodes : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     void SelectAll()

@@ -42,7 +42,7 @@ public sealed class FlowNodeModel : NodeModel
     public double BoxHeight => Math.Max(Height, Outputs.Count * PortSpacing + 6);
 
     /// <summary>Node-RED stores a node's centre; the diagram its top-left corner.</summary>
-    public static double WidthFor(string label) => Math.Max(100, Math.Round(36 + label.Length * 8));
+    public static double WidthFor(string label) => Math.Max(100, 36 + label.Length * 8.0);
 }
 
 /// <summary>A port: inputs accept links from outputs of other nodes only.</summary>

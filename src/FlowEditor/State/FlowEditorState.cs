@@ -20,6 +20,7 @@ public sealed class FlowEditorState(IEditorBackend backend)
     readonly Stack<Snapshot> _redo = new();
     Dictionary<string, string> _deployed = new(StringComparer.Ordinal);
     IReadOnlyDictionary<string, NodeDescriptor>? _types;
+    DateTime _lastMove;
 
     sealed record Snapshot(string Json, string? Tab);
 
@@ -194,7 +195,9 @@ public sealed class FlowEditorState(IEditorBackend backend)
     {
         if (Find(id) is not { } node) return;
         if (Number(node, "x") == Math.Round(x) && Number(node, "y") == Math.Round(y)) return;
-        Checkpoint();
+        // A multi-node drag moves every node at once: one undo step for all of them.
+        if (DateTime.UtcNow - _lastMove > TimeSpan.FromMilliseconds(300)) Checkpoint();
+        _lastMove = DateTime.UtcNow;
         node["x"] = Math.Round(x);
         node["y"] = Math.Round(y);
         AfterChange(false);
