@@ -14,6 +14,7 @@ public sealed class EditorFixture : IAsyncLifetime
     IPlaywright? _playwright;
     public FlowServerInstance Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
+    public System.Collections.Concurrent.ConcurrentBag<string> BrowserErrors { get; } = [];
 
     public async Task InitializeAsync()
     {
@@ -33,6 +34,9 @@ public sealed class EditorFixture : IAsyncLifetime
         var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 800 } });
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = Server.BaseAddress.ToString().TrimEnd('/') });
         var page = await context.NewPageAsync();
+        // Script errors (a missing asset, a failing interop call) fail the test that caused them.
+        page.Console += (_, message) => { if (message.Type == "error") BrowserErrors.Add($"{message.Text} ({message.Location})"); };
+        page.PageError += (_, error) => BrowserErrors.Add(error);
         page.SetDefaultTimeout(10_000);
         await page.GotoAsync(Server.BaseAddress.ToString());
         await page.Locator(".fe-palette-node").First.WaitForAsync();

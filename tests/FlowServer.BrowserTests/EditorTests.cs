@@ -54,13 +54,14 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await debug.Locator("button[data-action=toggle]").ClickAsync();
         await Assertions.Expect(debug.Locator("button[data-action=toggle]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("off"));
         await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        Assert.Empty(fixture.BrowserErrors);
     }
 
     [Fact]
     public async Task An_invalid_property_is_shown_on_the_field_and_the_node_and_blocks_deploy()
     {
         var page = await fixture.OpenEditorAsync();
-        await page.Locator(".fe-tab-add").ClickAsync();
+        await Ui.AddTabAsync(page);
         await Ui.DropFromPaletteAsync(page, "inject", 200, 120);
         var inject = page.Locator(".fe-node[data-type=inject]");
 
@@ -91,9 +92,12 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         var canvas = (await page.Locator(".fe-canvas").BoundingBoxAsync())!;
         Assert.InRange(box.X + box.Width / 2 - canvas.X, 140, 160); // Node-RED's x is the node's centre
 
-        // The same export again: every id clashes, so all are renamed and the wires follow.
+        // The same export again, as an uploaded file: every id clashes, so all are renamed and the wires follow.
         var tabs = await page.Locator(".fe-tab").CountAsync();
-        await Ui.ImportAsync(page, NodeRedExport);
+        await page.Locator(".fe-open-import").ClickAsync();
+        await page.Locator(".fe-import input[type=file]").SetInputFilesAsync(new FilePayload { Name = "flows.json", MimeType = "application/json", Buffer = System.Text.Encoding.UTF8.GetBytes(NodeRedExport) });
+        await Assertions.Expect(page.Locator(".fe-import textarea")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("nr-inject"));
+        await page.Locator(".fe-import-confirm").ClickAsync();
         await Assertions.Expect(page.Locator(".fe-tab")).ToHaveCountAsync(tabs + 1);
         await Assertions.Expect(page.Locator(".fe-node")).ToHaveCountAsync(4);
         await Assertions.Expect(page.Locator(".fe-node[data-node-id=nr-inject]")).ToHaveCountAsync(0);
@@ -108,6 +112,13 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await Ui.DeployAsync(page);
 
         var exported = await Ui.ExportAsync(page, "flow");
+
+        await page.Locator(".fe-open-export").ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.Locator(".fe-export-download").ClickAsync());
+        Assert.Equal("flows.json", download.SuggestedFilename);
+        var downloaded = JsonNode.Parse(await File.ReadAllTextAsync((await download.PathAsync())!))!.AsArray();
+        Assert.True(JsonNode.DeepEquals(exported, downloaded));
+        await page.Locator(".fe-export button", new() { HasText = "Close" }).ClickAsync();
         var original = JsonNode.Parse(NodeRedExport.Replace("nr-", "rt-"))!.AsArray();
         Assert.Equal(original.Count, exported.Count);
         foreach (var node in original)
@@ -132,7 +143,7 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
     public async Task Deletes_with_the_keyboard_and_undoes_and_redoes()
     {
         var page = await fixture.OpenEditorAsync();
-        await page.Locator(".fe-tab-add").ClickAsync();
+        await Ui.AddTabAsync(page);
         await Ui.DropFromPaletteAsync(page, "inject", 150, 100);
         await Ui.DropFromPaletteAsync(page, "debug", 400, 100);
         var nodes = page.Locator(".fe-canvas .fe-node");
@@ -151,6 +162,15 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await page.Keyboard.PressAsync("Control+c");
         await page.Keyboard.PressAsync("Control+v");
         await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(2);
+        var copied = JsonNode.Parse(await page.EvaluateAsync<string>("navigator.clipboard.readText()"))!.AsArray();
+        Assert.Equal("inject", (string?)copied.Single()!["type"]);
+
+        // The system clipboard carries the copy to another tab.
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(0);
+        await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 300, Y = 300 } });
+        await page.Keyboard.PressAsync("Control+v");
+        await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(1);
     }
 
     [Fact]

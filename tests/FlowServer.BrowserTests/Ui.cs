@@ -32,6 +32,15 @@ static class Ui
         await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "false");
     }
 
+    /// <summary>Adds a flow tab and waits until its empty canvas is shown.</summary>
+    public static async Task AddTabAsync(IPage page)
+    {
+        var tabs = await page.Locator(".fe-tab").CountAsync();
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-tab")).ToHaveCountAsync(tabs + 1);
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node")).ToHaveCountAsync(0);
+    }
+
     public static async Task ImportAsync(IPage page, string json)
     {
         await page.Locator(".fe-open-import").ClickAsync();
