@@ -226,6 +226,67 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await Assertions.Expect(page.Locator(".fe-tab", new() { HasText = "Packaging" })).ToHaveCountAsync(0);
     }
 
+    // These two find their node types in the catalog (the function node's code, the MQTT nodes'
+    // broker): they fail until a type with a code property and one with a config-node property exist.
+    [Fact]
+    public async Task Edits_code_properties_in_monaco()
+    {
+        var (type, property) = await FirstPropertyOfKindAsync("code");
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        await page.Locator($".fe-node[data-type='{type}']").DblClickAsync();
+        var code = page.Locator($".fe-code[data-code='{property}']");
+        await Assertions.Expect(code.Locator(".monaco-editor")).ToHaveCountAsync(1);
+        await code.Locator(".view-lines").ClickAsync();
+        await page.Keyboard.PressAsync("Control+a");
+        await page.Keyboard.TypeAsync("return msg;");
+        var outputs = await OutputsPropertyAsync(type);
+        if (outputs is not null) await page.Locator($"[data-field='{outputs}'] input").FillAsync("3");
+        await page.Locator("button.fe-done").ClickAsync();
+        if (outputs is not null) await Assertions.Expect(page.Locator($".fe-node[data-type='{type}'] .fe-port-out")).ToHaveCountAsync(3);
+
+        var exported = await Ui.ExportAsync(page, "flow");
+        Assert.Equal("return msg;", (string?)exported.Single(n => (string?)n!["type"] == type)![property]);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    [Fact]
+    public async Task Adds_a_config_node_from_the_property_panel()
+    {
+        var (type, property) = await FirstPropertyOfKindAsync("configNode");
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        await page.Locator($".fe-node[data-type='{type}']").DblClickAsync();
+        await page.Locator($"[data-field='{property}'] .fe-config-add").ClickAsync();
+        var panels = page.Locator(".fe-dialog");
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        var configId = await page.Locator($"[data-field='{property}'] select").InputValueAsync();
+        Assert.NotEmpty(configId);
+        await page.Locator("button.fe-done").ClickAsync();
+
+        await page.Locator($".fe-node[data-type='{type}']").ClickAsync();
+        var exported = await Ui.ExportAsync(page, "selected");
+        Assert.Equal(configId, (string?)exported.Single(n => (string?)n!["type"] == type)![property]);
+        Assert.Contains(exported, n => (string?)n!["id"] == configId);
+    }
+
+    async Task<string?> OutputsPropertyAsync(string type) =>
+        (string?)JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray().Single(t => (string?)t!["type"] == type)!["outputsProperty"];
+
+    async Task<(string Type, string Property)> FirstPropertyOfKindAsync(string editor)
+    {
+        var catalog = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray();
+        var match = catalog.Where(t => (bool?)t!["isConfig"] != true)
+            .SelectMany(t => t!["properties"]!.AsArray().Where(p => (string?)p!["editor"] == editor).Select(p => ((string)t!["type"]!, (string)p!["name"]!)))
+            .FirstOrDefault();
+        Assert.True(match != default, $"no node type in the catalog has a '{editor}' property");
+        return match;
+    }
+
     /// <summary>A Node-RED 5 export: a tab, an inject wired to a debug and a catch wired to a second debug.</summary>
     const string NodeRedExport = """
         [
