@@ -65,10 +65,11 @@ public sealed class FlowEditorState(IEditorBackend backend)
         var (flows, rev) = backend.GetFlows();
         Nodes = flows.OfType<JsonObject>().Select(n => (JsonObject)n.DeepClone()).ToList();
         Revision = rev;
+        // An empty server still shows one tab to draw on; an empty tab is not a change to deploy.
+        if (!Tabs.Any()) Nodes.Insert(0, NewTab("Flow 1"));
         MarkDeployed();
         _undo.Clear();
         _redo.Clear();
-        if (!Tabs.Any()) Nodes.Insert(0, NewTab("Flow 1"));
         CurrentTab = Tabs.Select(IdOf).FirstOrDefault();
         Revalidate();
         Changed?.Invoke(true);
