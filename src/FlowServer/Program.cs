@@ -1,1 +1,3 @@
-return 0;
+using FlowServer.Configuration;
+
+return await FlowServerCommand.RunAsync(args);

@@ -1,0 +1,113 @@
+using FlowServer.Api;
+using FlowServer.Configuration;
+using FlowServer.Editor;
+using FlowServer.Editor.Services;
+using FlowServer.Mqtt;
+using FlowServer.Runtime;
+using FlowServer.Storage;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace FlowServer;
+
+/// <summary>
+/// All of FlowServer's wiring in one place. <c>Program</c> runs it from the command line;
+/// tests build it with their own options (port 0, temp data directory) and start it.
+/// </summary>
+public static class FlowServerApp
+{
+    /// <summary>The example deployed into an empty store.</summary>
+    public const string ExampleFlowFile = "getting-started.json";
+
+    public static Task<WebApplication> BuildAsync(FlowServerOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            // Fixed so that the static web assets manifests are found under a test host too.
+            ApplicationName = typeof(FlowServerApp).Assembly.GetName().Name,
+        });
+        builder.WebHost.UseUrls($"http://{options.Bind}:{options.Port}");
+        // The editor's scripts and styles come from the packages' static web assets; outside
+        // Development they are found only when the manifest is loaded explicitly.
+        builder.WebHost.UseStaticWebAssets();
+        builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddFlowStorage(new StorageOptions { Provider = options.Storage, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
+        if (options.BrokerEnabled)
+            services.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = true, Address = options.BrokerBind, Port = options.BrokerPort });
+        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity });
+        services.AddHostedService<FlowStartup>();
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddFlowEditor();
+        services.AddSingleton<IEditorBackend, EditorBackend>();
+
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.MapFlowApi();
+        app.MapComms();
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        app.MapRazorComponents<FlowServer.Editor.App>().AddInteractiveServerRenderMode();
+        return Task.FromResult(app);
+    }
+
+    /// <summary>Registers the catalog, compiler, runtime and flow service.</summary>
+    public static IServiceCollection AddFlowRuntime(this IServiceCollection services, RuntimeOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(_ => NodeCatalog.CreateDefault());
+        services.AddSingleton<FlowCompiler>();
+        services.AddSingleton<RuntimeEvents>();
+        services.AddSingleton<FlowRuntime>();
+        services.AddSingleton<FlowService>();
+        return services;
+    }
+
+    /// <summary>The HTTP address the started app listens on (useful with port 0).</summary>
+    public static Uri Address(this WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+}
+
+/// <summary>
+/// Brings the flows up at start (import file, stored revision, or the example for an empty
+/// store) and stops them, draining, at shutdown.
+/// </summary>
+sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, ILogger<FlowStartup> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try { await store.InitializeAsync(cancellationToken); }
+        catch (Exception e) { throw new StartupException($"the {options.Storage} store cannot be opened: {e.Message}", e); }
+
+        if (options.FlowsFile is { } file)
+        {
+            await ImportAsync(file, "imported", cancellationToken);
+            return;
+        }
+        if (await flows.LoadStoredAsync(cancellationToken)) return;
+        var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
+        if (options.DeployExampleWhenEmpty && File.Exists(example)) await ImportAsync(example, "example", cancellationToken);
+    }
+
+    async Task ImportAsync(string file, string what, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var document = FlowDocument.Parse(await File.ReadAllTextAsync(file, cancellationToken), out var credentials, out _);
+            await flows.DeployAsync(document, credentials, DeploymentType.Full, null, cancellationToken);
+            log.LogInformation("Deployed the {What} flow from {File}", what, file);
+        }
+        catch (FlowDocumentException e)
+        {
+            throw new StartupException($"{file} is not a valid flow:\n  " + string.Join("\n  ", e.Errors.Select(x => x.Text)), e);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => runtime.StopAsync();
+}

@@ -1,0 +1,110 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+
+namespace FlowServer.Storage;
+
+/// <summary>
+/// <see cref="IFlowStore"/> on EF Core. Each call uses its own short-lived context, so the
+/// store is safe to share. Credentials are encrypted with Data Protection before they reach
+/// the database and decrypted only when a revision is loaded.
+/// </summary>
+public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, IDataProtectionProvider protection, StorageOptions options) : IFlowStore
+{
+    /// <summary>Data Protection purpose; changing it makes stored credentials unreadable.</summary>
+    public const string CredentialPurpose = "FlowServer.Credentials.v1";
+
+    readonly IDataProtector _protector = protection.CreateProtector(CredentialPurpose);
+
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        await db.Database.EnsureCreatedAsync(cancellationToken);
+        if (options.IsSqlite)
+        {
+            // WAL: readers never block the deploy that writes, and a crash mid-write cannot tear the file.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+        }
+    }
+
+    public async Task<StoredRevision?> GetLatestAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await db.Revisions.AsNoTracking().OrderByDescending(r => r.Id).FirstOrDefaultAsync(cancellationToken);
+        return row is null ? null : ToRevision(row);
+    }
+
+    public async Task<StoredRevision?> GetAsync(long id, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await db.Revisions.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, cancellationToken);
+        return row is null ? null : ToRevision(row);
+    }
+
+    public async Task<StoredRevision> SaveAsync(string flowsJson, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default)
+    {
+        var row = new FlowRevisionEntity
+        {
+            Rev = rev,
+            CreatedAt = DateTimeOffset.UtcNow,
+            DeploymentType = deploymentType,
+            FlowsJson = flowsJson,
+            CredentialsProtected = _protector.Protect(SerializeCredentials(credentials)),
+            NodeCount = CountNodes(flowsJson),
+        };
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        db.Revisions.Add(row);
+        await db.SaveChangesAsync(cancellationToken); // one INSERT: all or nothing
+        return new StoredRevision(row.Id, row.Rev, row.CreatedAt, row.DeploymentType, row.FlowsJson, credentials);
+    }
+
+    public async Task<IReadOnlyList<RevisionSummary>> ListAsync(int limit = 100, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Revisions.AsNoTracking().OrderByDescending(r => r.Id).Take(limit)
+            .Select(r => new RevisionSummary(r.Id, r.Rev, r.CreatedAt, r.DeploymentType, r.NodeCount))
+            .ToListAsync(cancellationToken);
+    }
+
+    StoredRevision ToRevision(FlowRevisionEntity row)
+    {
+        IReadOnlyDictionary<string, JsonObject> credentials;
+        try
+        {
+            credentials = DeserializeCredentials(_protector.Unprotect(row.CredentialsProtected));
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            throw new InvalidOperationException(
+                $"the credentials of revision {row.Id} cannot be decrypted: the key ring in '{options.KeyDirectory}' is not the one they were stored with ({e.Message})", e);
+        }
+        return new StoredRevision(row.Id, row.Rev, row.CreatedAt, row.DeploymentType, row.FlowsJson, credentials);
+    }
+
+    static string SerializeCredentials(IReadOnlyDictionary<string, JsonObject> credentials)
+    {
+        var all = new JsonObject();
+        foreach (var (id, values) in credentials) all[id] = values.DeepClone();
+        return all.ToJsonString();
+    }
+
+    static IReadOnlyDictionary<string, JsonObject> DeserializeCredentials(string json)
+    {
+        var result = new Dictionary<string, JsonObject>();
+        if (JsonNode.Parse(json) is JsonObject all)
+            foreach (var (id, values) in all)
+                if (values is JsonObject o) result[id] = (JsonObject)o.DeepClone();
+        return result;
+    }
+
+    static int CountNodes(string flowsJson)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(flowsJson);
+            return doc.RootElement.ValueKind == JsonValueKind.Array ? doc.RootElement.GetArrayLength() : 0;
+        }
+        catch (JsonException) { return 0; }
+    }
+}

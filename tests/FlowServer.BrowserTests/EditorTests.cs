@@ -1,0 +1,300 @@
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+
+namespace FlowServer.BrowserTests;
+
+public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFixture>
+{
+    [Fact]
+    public async Task Builds_wires_configures_deploys_and_shows_an_injected_message_in_the_debug_sidebar()
+    {
+        var page = await fixture.OpenEditorAsync();
+
+        await Ui.DropFromPaletteAsync(page, "inject", 150, 150);
+        await Ui.DropFromPaletteAsync(page, "debug", 450, 150);
+        var inject = page.Locator(".fe-node[data-type=inject]");
+        var debug = page.Locator(".fe-node[data-type=debug]");
+        await Assertions.Expect(inject).ToHaveCountAsync(1);
+        await Assertions.Expect(debug).ToHaveCountAsync(1);
+
+        await Ui.WireAsync(page, inject.Locator(".fe-port-out"), debug.Locator(".fe-port-in"));
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(1);
+
+        await inject.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=inject]");
+        await panel.Locator("[data-field=payload] select.fe-typed-type").SelectOptionAsync("str");
+        await panel.Locator("[data-field=payload] input.fe-typed-value").FillAsync("hello from the browser");
+        await panel.Locator("[data-field=topic] input").FillAsync("line/3");
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panel).ToHaveCountAsync(0);
+
+        await debug.DblClickAsync();
+        var debugPanel = page.Locator(".fe-dialog[data-type=debug]");
+        await debugPanel.Locator("[data-field=tostatus] input[type=checkbox]").CheckAsync();
+        await debugPanel.Locator("button.fe-done").ClickAsync();
+
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        await Ui.DeployAsync(page);
+
+        var flows = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray();
+        var injectNode = flows.Single(n => (string?)n!["type"] == "inject")!;
+        var debugNode = flows.Single(n => (string?)n!["type"] == "debug")!;
+        Assert.Equal("hello from the browser", (string?)injectNode["payload"]);
+        Assert.Equal("str", (string?)injectNode["payloadType"]);
+        Assert.Equal((string?)debugNode["id"], (string?)injectNode["wires"]![0]![0]);
+        Assert.Equal((string?)injectNode["z"], (string?)debugNode["z"]);
+
+        await inject.Locator("button[data-action=inject]").ClickAsync();
+        var message = page.Locator(".fe-debug-message").Filter(new() { HasText = "hello from the browser" });
+        await Assertions.Expect(message).ToHaveCountAsync(1);
+        await Assertions.Expect(message.Locator(".fe-debug-topic")).ToContainTextAsync("line/3");
+        await Assertions.Expect(debug.Locator(".fe-status")).ToContainTextAsync("hello from the browser");
+
+        // The debug node's button turns its output off: a change to deploy.
+        await debug.Locator("button[data-action=toggle]").ClickAsync();
+        await Assertions.Expect(debug.Locator("button[data-action=toggle]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("off"));
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    [Fact]
+    public async Task An_invalid_property_is_shown_on_the_field_and_the_node_and_blocks_deploy()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 200, 120);
+        var inject = page.Locator(".fe-node[data-type=inject]");
+
+        await inject.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=inject]");
+        await panel.Locator("[data-field=crontab] input").FillAsync("every full moon");
+        await Assertions.Expect(panel.Locator("[data-field=crontab] .fe-field-error")).ToContainTextAsync("cron");
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(inject).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("invalid"));
+
+        var before = await fixture.Server.Http.GetStringAsync("/flows");
+        await page.Locator(".fe-deploy-button").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-notice.error")).ToContainTextAsync("crontab");
+        Assert.Equal(before, await fixture.Server.Http.GetStringAsync("/flows"));
+        Assert.Contains("crontab", await inject.GetAttributeAsync("title") ?? "");
+    }
+
+    [Fact]
+    public async Task Imports_a_node_red_export_with_its_nodes_and_wires_and_renames_clashing_ids()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport);
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToContainTextAsync("Imported line");
+        await Assertions.Expect(page.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=nr-inject]")).ToContainTextAsync("tick");
+        var box = (await page.Locator(".fe-node[data-node-id=nr-inject]").BoundingBoxAsync())!;
+        var canvas = (await page.Locator(".fe-canvas").BoundingBoxAsync())!;
+        Assert.InRange(box.X + box.Width / 2 - canvas.X, 140, 160); // Node-RED's x is the node's centre
+
+        // The same export again, as an uploaded file: every id clashes, so all are renamed and the wires follow.
+        var tabs = await page.Locator(".fe-tab").CountAsync();
+        await page.Locator(".fe-open-import").ClickAsync();
+        await page.Locator(".fe-import input[type=file]").SetInputFilesAsync(new FilePayload { Name = "flows.json", MimeType = "application/json", Buffer = System.Text.Encoding.UTF8.GetBytes(NodeRedExport) });
+        await Assertions.Expect(page.Locator(".fe-import textarea")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("nr-inject"));
+        await page.Locator(".fe-import-confirm").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-tab")).ToHaveCountAsync(tabs + 1);
+        await Assertions.Expect(page.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=nr-inject]")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+    }
+
+    [Fact]
+    public async Task Export_and_re_import_round_trip_the_flow_json()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport.Replace("nr-", "rt-"));
+        await Ui.DeployAsync(page);
+
+        var exported = await Ui.ExportAsync(page, "flow");
+
+        await page.Locator(".fe-open-export").ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.Locator(".fe-export-download").ClickAsync());
+        Assert.Equal("flows.json", download.SuggestedFilename);
+        var downloaded = JsonNode.Parse(await File.ReadAllTextAsync((await download.PathAsync())!))!.AsArray();
+        Assert.True(JsonNode.DeepEquals(exported, downloaded));
+        await page.Locator(".fe-export button", new() { HasText = "Close" }).ClickAsync();
+        var original = JsonNode.Parse(NodeRedExport.Replace("nr-", "rt-"))!.AsArray();
+        Assert.Equal(original.Count, exported.Count);
+        foreach (var node in original)
+        {
+            var match = exported.Single(n => (string?)n!["id"] == (string?)node!["id"]);
+            Assert.True(JsonNode.DeepEquals(node, match), $"{node!["id"]} changed on export:\n{node}\n{match}");
+        }
+
+        // What was exported lands again, in a fresh editor, with the same nodes and wires.
+        var again = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(again, exported.ToJsonString());
+        await Assertions.Expect(again.Locator(".fe-node")).ToHaveCountAsync(4);
+        await Assertions.Expect(again.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(2);
+        var reexported = await Ui.ExportAsync(again, "flow");
+        Assert.Equal(exported.Count, reexported.Count);
+        Assert.Equal(
+            exported.Select(n => (string)n!["type"]!).Order(),
+            reexported.Select(n => (string)n!["type"]!).Order());
+    }
+
+    [Fact]
+    public async Task Deletes_with_the_keyboard_and_undoes_and_redoes()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 150, 100);
+        await Ui.DropFromPaletteAsync(page, "debug", 400, 100);
+        var nodes = page.Locator(".fe-canvas .fe-node");
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+
+        await page.Locator(".fe-node[data-type=debug]").ClickAsync();
+        await page.Keyboard.PressAsync("Delete");
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+        await page.Locator(".fe-undo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(2);
+        await page.Locator(".fe-redo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+
+        // Copy and paste: the copy gets a new id.
+        await page.Locator(".fe-node[data-type=inject]").ClickAsync();
+        await page.Keyboard.PressAsync("Control+c");
+        await page.Keyboard.PressAsync("Control+v");
+        await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(2);
+        var copied = JsonNode.Parse(await page.EvaluateAsync<string>("navigator.clipboard.readText()"))!.AsArray();
+        Assert.Equal("inject", (string?)copied.Single()!["type"]);
+
+        // The system clipboard carries the copy to another tab.
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(0);
+        await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 300, Y = 300 } });
+        await page.Keyboard.PressAsync("Control+v");
+        await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(1);
+    }
+
+    [Fact]
+    public async Task Selects_with_shift_click_and_a_box_and_shows_help_in_the_info_sidebar()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, NodeRedExport.Replace("nr-", "sel-"));
+        var inject = page.Locator(".fe-node[data-node-id=sel-inject]");
+        var debug = page.Locator(".fe-node[data-node-id=sel-debug]");
+
+        await inject.ClickAsync();
+        await page.Locator(".fe-sidebar-tabs button", new() { HasText = "info" }).ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-info")).ToContainTextAsync("Injects a message into a flow");
+
+        await debug.ClickAsync(new() { Modifiers = [KeyboardModifier.Shift] });
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(2);
+        await page.Locator(".fe-node[data-node-id=sel-catch]").ClickAsync(new() { Modifiers = [KeyboardModifier.Control] });
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(3);
+
+        // A shift-drag box around the right-hand column selects both debug nodes and nothing else.
+        var a = (await page.Locator(".fe-node[data-node-id=sel-debug]").BoundingBoxAsync())!;
+        var b = (await page.Locator(".fe-node[data-node-id=sel-errors]").BoundingBoxAsync())!;
+        await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 5, Y = 5 } });
+        await page.Keyboard.DownAsync("Shift");
+        await page.Mouse.MoveAsync(a.X - 15, a.Y - 15);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(b.X + b.Width + 15, b.Y + b.Height + 15, new() { Steps = 6 });
+        await page.Mouse.UpAsync();
+        await page.Keyboard.UpAsync("Shift");
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected[data-type=debug]")).ToHaveCountAsync(2);
+    }
+
+    [Fact]
+    public async Task Adds_renames_disables_and_deletes_flow_tabs()
+    {
+        var page = await fixture.OpenEditorAsync();
+        var tabs = page.Locator(".fe-tab");
+        var count = await tabs.CountAsync();
+        await page.Locator(".fe-tab-add").ClickAsync();
+        await Assertions.Expect(tabs).ToHaveCountAsync(count + 1);
+
+        await page.Locator(".fe-tab.active").DblClickAsync();
+        await page.Locator(".fe-tab.active input").FillAsync("Packaging");
+        await page.Locator(".fe-tab.active input").PressAsync("Enter");
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToHaveTextAsync("Packaging");
+
+        await page.Locator(".fe-tab-toggle").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("disabled"));
+
+        await page.Locator(".fe-tab-delete").ClickAsync();
+        await Assertions.Expect(tabs).ToHaveCountAsync(count);
+        await Assertions.Expect(page.Locator(".fe-tab", new() { HasText = "Packaging" })).ToHaveCountAsync(0);
+    }
+
+    // These two find their node types in the catalog (the function node's code, the MQTT nodes'
+    // broker): they fail until a type with a code property and one with a config-node property exist.
+    [Fact]
+    public async Task Edits_code_properties_in_monaco()
+    {
+        var (type, property) = await FirstPropertyOfKindAsync("code");
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        await page.Locator($".fe-node[data-type='{type}']").DblClickAsync();
+        var code = page.Locator($".fe-code[data-code='{property}']");
+        await Assertions.Expect(code.Locator(".monaco-editor")).ToHaveCountAsync(1);
+        await code.Locator(".view-lines").ClickAsync();
+        await page.Keyboard.PressAsync("Control+a");
+        await page.Keyboard.TypeAsync("return msg;");
+        var outputs = await OutputsPropertyAsync(type);
+        if (outputs is not null) await page.Locator($"[data-field='{outputs}'] input").FillAsync("3");
+        await page.Locator("button.fe-done").ClickAsync();
+        if (outputs is not null) await Assertions.Expect(page.Locator($".fe-node[data-type='{type}'] .fe-port-out")).ToHaveCountAsync(3);
+
+        var exported = await Ui.ExportAsync(page, "flow");
+        Assert.Equal("return msg;", (string?)exported.Single(n => (string?)n!["type"] == type)![property]);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    [Fact]
+    public async Task Adds_a_config_node_from_the_property_panel()
+    {
+        var (type, property) = await FirstPropertyOfKindAsync("configNode");
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        await page.Locator($".fe-node[data-type='{type}']").DblClickAsync();
+        await page.Locator($"[data-field='{property}'] .fe-config-add").ClickAsync();
+        var panels = page.Locator(".fe-dialog");
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        var configId = await page.Locator($"[data-field='{property}'] select").InputValueAsync();
+        Assert.NotEmpty(configId);
+        await page.Locator("button.fe-done").ClickAsync();
+
+        await page.Locator($".fe-node[data-type='{type}']").ClickAsync();
+        var exported = await Ui.ExportAsync(page, "selected");
+        Assert.Equal(configId, (string?)exported.Single(n => (string?)n!["type"] == type)![property]);
+        Assert.Contains(exported, n => (string?)n!["id"] == configId);
+    }
+
+    async Task<string?> OutputsPropertyAsync(string type) =>
+        (string?)JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray().Single(t => (string?)t!["type"] == type)!["outputsProperty"];
+
+    async Task<(string Type, string Property)> FirstPropertyOfKindAsync(string editor)
+    {
+        var catalog = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray();
+        var match = catalog.Where(t => (bool?)t!["isConfig"] != true)
+            .SelectMany(t => t!["properties"]!.AsArray().Where(p => (string?)p!["editor"] == editor).Select(p => ((string)t!["type"]!, (string)p!["name"]!)))
+            .FirstOrDefault();
+        Assert.True(match != default, $"no node type in the catalog has a '{editor}' property");
+        return match;
+    }
+
+    /// <summary>A Node-RED 5 export: a tab, an inject wired to a debug and a catch wired to a second debug.</summary>
+    const string NodeRedExport = """
+        [
+          {"id":"nr-tab","type":"tab","label":"Imported line","disabled":false,"info":"from Node-RED","env":[]},
+          {"id":"nr-inject","type":"inject","z":"nr-tab","name":"tick","props":[{"p":"payload"},{"p":"topic","vt":"str"}],"repeat":"","crontab":"","once":false,"onceDelay":0.1,"topic":"t","payload":"42","payloadType":"num","x":150,"y":80,"wires":[["nr-debug"]]},
+          {"id":"nr-debug","type":"debug","z":"nr-tab","name":"show","active":true,"tosidebar":true,"console":false,"tostatus":false,"complete":"payload","targetType":"msg","statusVal":"","statusType":"auto","x":380,"y":80,"wires":[]},
+          {"id":"nr-catch","type":"catch","z":"nr-tab","name":"","scope":null,"uncaught":false,"x":140,"y":160,"wires":[["nr-errors"]]},
+          {"id":"nr-errors","type":"debug","z":"nr-tab","name":"errors","active":true,"tosidebar":true,"console":false,"tostatus":false,"complete":"true","targetType":"full","statusVal":"","statusType":"auto","x":380,"y":160,"wires":[]}
+        ]
+        """;
+}

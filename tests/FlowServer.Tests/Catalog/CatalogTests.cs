@@ -1,0 +1,93 @@
+using System.Text.Json.Nodes;
+using FlowServer.Runtime;
+using FlowServer.Testing;
+using Xunit;
+
+namespace FlowServer.Tests.Catalog;
+
+/// <summary>Checks that hold for every registered node type.</summary>
+public sealed class CatalogTests
+{
+    public static TheoryData<string> BuiltInTypes()
+    {
+        var data = new TheoryData<string>();
+        foreach (var type in NodeCatalog.CreateDefault().Types) data.Add(type.Descriptor.Type);
+        return data;
+    }
+
+    static NodeTypeInfo Info(string type) => NodeCatalog.CreateDefault().TryGet(type, out var info) ? info : throw new KeyNotFoundException(type);
+
+    [Theory]
+    [MemberData(nameof(BuiltInTypes))]
+    public void Descriptor_is_well_formed(string type)
+    {
+        var d = Info(type).Descriptor;
+        Assert.False(string.IsNullOrWhiteSpace(d.Help), $"{type} has no help text");
+        Assert.False(string.IsNullOrWhiteSpace(d.Category));
+        Assert.Matches("^#[0-9a-fA-F]{6}$", d.Color);
+        Assert.InRange(d.Inputs, 0, 1);
+        Assert.True(d.Outputs >= 0);
+        Assert.Equal(d.Properties.Count, d.Properties.Select(p => p.Name).Distinct().Count());
+        foreach (var p in d.Properties.Where(p => p.Editor == "configNode"))
+            Assert.True(p.ConfigType is not null && NodeCatalog.CreateDefault().TryGet(p.ConfigType, out var config) && config.IsConfig,
+                $"{type}.{p.Name} refers to config type '{p.ConfigType}', which is not a registered config node");
+        if (d.IsConfig) Assert.Equal((0, 0), (d.Inputs, d.Outputs));
+    }
+
+    [Theory]
+    [MemberData(nameof(BuiltInTypes))]
+    public void Defaults_are_valid_once_required_fields_are_given(string type)
+    {
+        var info = Info(type);
+        var errors = new List<FlowServer.Nodes.Sdk.OptionError>();
+        info.Binder.Bind(new JsonObject { ["id"] = "n", ["type"] = type }, null, errors);
+        Assert.All(errors, e => Assert.True(
+            info.Descriptor.Properties.Any(p => p.Name == e.Field && p.Required) && e.Message == "is required",
+            $"{type}: default options are invalid: {e.Field} {e.Message}"));
+    }
+
+    [Theory]
+    [MemberData(nameof(BuiltInTypes))]
+    public async Task Starts_and_stops_within_the_deadline(string type)
+    {
+        var info = Info(type);
+        var node = new JsonObject { ["id"] = "n", ["type"] = type };
+        var flow = new JsonArray { new JsonObject { ["id"] = "tab1", ["type"] = "tab" }, node };
+        if (!info.IsConfig) node["z"] = "tab1";
+        // Fill required fields with a value of the right kind; config references get a config node.
+        foreach (var p in info.Descriptor.Properties.Where(p => p.Required))
+        {
+            if (p.ConfigType is not null)
+            {
+                flow.Add(MinimalConfig(p.ConfigType));
+                node[p.Name] = "cfg-" + p.ConfigType;
+            }
+            else node[p.Name] = p.ValueType == "number" ? 1 : p.Choices is { Count: > 0 } choices ? choices[0] : "x";
+        }
+        var started = DateTime.UtcNow;
+        await using (var harness = await FlowTestHarness.StartAsync(flow.ToJsonString(), new RuntimeOptions { StopDeadline = TimeSpan.FromSeconds(3) }))
+            Assert.NotNull(harness.Runtime.Find("n"));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), $"{type} took {(DateTime.UtcNow - started).TotalSeconds:0.0} s to start and stop");
+    }
+
+    static JsonObject MinimalConfig(string type)
+    {
+        var config = new JsonObject { ["id"] = "cfg-" + type, ["type"] = type };
+        foreach (var p in Info(type).Descriptor.Properties.Where(p => p.Required))
+            config[p.Name] = p.ValueType == "number" ? 1 : "127.0.0.1";
+        return config;
+    }
+
+    [Fact]
+    public void Every_example_flow_compiles()
+    {
+        var directory = Path.Combine(AppContext.BaseDirectory, "flows", "examples");
+        var files = Directory.GetFiles(directory, "*.json");
+        Assert.NotEmpty(files);
+        foreach (var file in files)
+        {
+            var errors = FlowTestHarness.Validate(File.ReadAllText(file));
+            Assert.True(errors.Count == 0, $"{Path.GetFileName(file)}: {string.Join("; ", errors.Select(e => e.Text))}");
+        }
+    }
+}
