@@ -1,0 +1,91 @@
+using System.Net;
+using System.Net.Sockets;
+using FlowServer.Mqtt;
+using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Mqtt;
+
+/// <summary>
+/// A slow flow behind <c>mqtt in</c> must slow the broker down (acknowledgements wait for the
+/// flow) instead of losing messages — against Mosquitto and against the built-in broker.
+/// </summary>
+public sealed class MqttBackpressureTests
+{
+    const int Count = 2000;
+
+    [Fact]
+    public async Task A_slow_flow_behind_mqtt_in_gets_every_message_in_order_from_mosquitto()
+    {
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await RunAsync(mosquitto.Port);
+    }
+
+    [Fact]
+    public async Task A_slow_flow_behind_mqtt_in_gets_every_message_in_order_from_the_built_in_broker()
+    {
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+        Assert.True(broker.Port > 0);
+        await RunAsync(broker.Port);
+        Assert.Equal(0, broker.Dropped);
+    }
+
+    static async Task RunAsync(int port)
+    {
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(port),
+            new { id = "in", type = "mqtt in", topic = "load/#", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "slow" } } },
+            new { id = "slow", type = "test-slow", ms = 1, queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(port);
+
+        for (var i = 0; i < Count; i++) await publisher.PublishAsync("load/seq", i.ToString(), qos: 1);
+
+        var received = await flow.Capture("cap").TakeAsync(Count, TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
+        var slow = flow.Runtime.Find("slow")!;
+        Assert.Equal(0, slow.Dropped);
+        Assert.True(slow.InboxDepth <= 5);
+        Assert.True(await flow.Capture("cap").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task The_built_in_broker_names_the_port_when_it_is_in_use()
+    {
+        using var squatter = new TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = port });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => broker.StartAsync(CancellationToken.None));
+
+        Assert.Equal($"the built-in MQTT broker cannot listen on 127.0.0.1:{port}: port in use (set --broker-port or --no-broker)", error.Message);
+    }
+
+    [Fact]
+    public async Task The_built_in_broker_is_registered_as_a_hosted_service_unless_disabled()
+    {
+        var services = new ServiceCollection();
+        services.AddBuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await using (var provider = services.BuildServiceProvider())
+        {
+            var hosted = provider.GetServices<IHostedService>();
+            var broker = Assert.IsType<BuiltInBroker>(Assert.Single(hosted));
+            await broker.StartAsync(CancellationToken.None);
+            await using var client = await MqttTestClient.ConnectAsync(broker.Port);
+            await broker.StopAsync(CancellationToken.None);
+        }
+
+        var disabled = new ServiceCollection();
+        disabled.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = false });
+        using var none = disabled.BuildServiceProvider();
+        Assert.Empty(none.GetServices<IHostedService>());
+    }
+}
