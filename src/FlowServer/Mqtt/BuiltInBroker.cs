@@ -42,6 +42,9 @@ public sealed class BuiltInBroker(BuiltInBrokerOptions options, ILogger<BuiltInB
 
     public bool IsRunning => _server?.IsStarted == true;
 
+    /// <summary>The running MQTTnet server (null before start), for diagnostics and tests that watch its events.</summary>
+    public MqttServer? Server => _server;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!options.Enabled || _server is not null) return;

@@ -40,20 +40,77 @@ public sealed class MqttBackpressureTests
         await using var flow = await StartAsync(Flow(
             MqttNodeTests.Broker(port),
             new { id = "in", type = "mqtt in", topic = "load/#", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "slow" } } },
-            new { id = "slow", type = "test-slow", ms = 1, queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "slow", type = "test-slow", ms = 10, every = 20, queueSize = 5, wires = new[] { new[] { "cap" } } },
             new { id = "cap", type = "test-capture" }));
         await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
         await using var publisher = await MqttTestClient.ConnectAsync(port);
 
+        var slow = flow.Runtime.Find("slow")!;
+        var deepest = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                deepest = Math.Max(deepest, slow.InboxDepth);
+                await Task.Delay(1);
+            }
+        });
+
         for (var i = 0; i < Count; i++) await publisher.PublishAsync("load/seq", i.ToString(), qos: 1);
 
         var received = await flow.Capture("cap").TakeAsync(Count, TimeSpan.FromSeconds(60));
+        sampling.Cancel();
+        await sampler;
         Assert.Equal(Enumerable.Range(0, Count).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
-        var slow = flow.Runtime.Find("slow")!;
+        Assert.Equal(5, deepest); // the slow node's inbox was full: backpressure reached mqtt in
         Assert.Equal(0, slow.Dropped);
         Assert.True(slow.InboxDepth <= 5);
         Assert.True(await flow.Capture("cap").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
         flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Qos1_messages_are_acknowledged_only_once_the_flow_accepted_them()
+    {
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+        var acknowledged = 0;
+        broker.Server!.ClientAcknowledgedPublishPacketAsync += e =>
+        {
+            if (e.ClientId == "flow-client") Interlocked.Increment(ref acknowledged);
+            return Task.CompletedTask;
+        };
+        await using var flow = await StartAsync(Flow(
+            new { id = "b1", type = "mqtt-broker", broker = "127.0.0.1", port = broker.Port, clientid = "flow-client" },
+            new { id = "in", type = "mqtt in", topic = "held", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "gate" } } },
+            new { id = "gate", type = "test-gate", queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(broker.Port);
+
+        for (var i = 0; i < 50; i++) await publisher.PublishAsync("held", i.ToString(), qos: 1);
+        var gate = flow.Runtime.Find("gate")!;
+        await WaitUntilAsync(() => gate.InboxDepth == 5);
+        await Task.Delay(300);
+
+        // One message held by the gate and five in its inbox were accepted; the seventh waits unacknowledged.
+        Assert.Equal(6, Volatile.Read(ref acknowledged));
+        ((GateNode)gate.Node).Open();
+        var received = await flow.Capture("cap").TakeAsync(50);
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
+        await WaitUntilAsync(() => Volatile.Read(ref acknowledged) == 50);
+        flow.AssertNoErrors();
+    }
+
+    static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met");
+            await Task.Delay(10);
+        }
     }
 
     [Fact]

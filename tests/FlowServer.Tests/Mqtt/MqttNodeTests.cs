@@ -188,6 +188,11 @@ public sealed class MqttNodeTests
         message["qos"] = 1.0;
         await flow.SendAsync("out", message);
         await flow.SendAsync("forced", "closed");
+        // Both are on the broker once a live subscriber saw them.
+        await using var live = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        await live.SubscribeAsync("state/+");
+        await live.NextAsync();
+        await live.NextAsync();
         flow.AssertNoErrors();
 
         // A client that subscribes afterwards gets the retained messages, flagged as retained.
@@ -274,7 +279,7 @@ public sealed class MqttNodeTests
         await using var after = await MqttTestClient.ConnectAsync(mosquitto.Port);
         await after.PublishAsync("line/2", "after");
         var received = await flow.Capture("cap").TakeAsync(2);
-        Assert.Equal(["sent while down", "after"], received.Select(m => m.Payload).Order());
+        Assert.Equal(["after", "sent while down"], received.Select(m => (string)m.Payload!).Order(StringComparer.Ordinal));
         Assert.Contains(flow.Errors, e => e.StartsWith("b1:", StringComparison.Ordinal) && e.Contains($"127.0.0.1:{mosquitto.Port}"));
     }
 
