@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using FlowServer.Mqtt;
+using MQTTnet;
 using FlowServer.Testing;
 using FlowServer.Testing.Fixtures;
 using Microsoft.Extensions.DependencyInjection;
@@ -67,6 +68,27 @@ public sealed class MqttBackpressureTests
         Assert.Equal(0, slow.Dropped);
         Assert.True(slow.InboxDepth <= 5);
         Assert.True(await flow.Capture("cap").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_flow_from_mqtt_in_to_mqtt_out_on_the_same_connection_does_not_deadlock_when_full()
+    {
+        // mqtt in waits for the flow while mqtt out waits for PUBACKs on the same client: both must keep moving.
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await using var observer = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        await observer.SubscribeAsync("bridge/out");
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(mosquitto.Port),
+            new { id = "in", type = "mqtt in", topic = "bridge/in", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "mqtt out", topic = "bridge/out", qos = "1", broker = "b1", queueSize = 2 }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+
+        for (var i = 0; i < 300; i++) await publisher.PublishAsync("bridge/in", i.ToString(), qos: 1);
+
+        for (var i = 0; i < 300; i++)
+            Assert.Equal(i.ToString(), (await observer.NextAsync(TimeSpan.FromSeconds(10))).ConvertPayloadToString());
         flow.AssertNoErrors();
     }
 
