@@ -1,0 +1,405 @@
+using System.Text.Json.Serialization;
+using FlowServer.Nodes.Sdk;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace FlowServer.Nodes.Network.Mqtt;
+
+public sealed class MqttBrokerOptions : NodeOptions
+{
+    [Property("broker", Required = true, Label = "Server", Help = "Host name or IP address of the MQTT broker")]
+    public string Broker { get; set; } = "";
+
+    [Property("port", Editor = PropertyEditor.Number, Min = 1, Max = 65535)]
+    public int Port { get; set; } = 1883;
+
+    [Property("clientid", Label = "Client ID", Help = "Empty for a generated id")]
+    public string ClientId { get; set; } = "";
+
+    [Property("usetls", Editor = PropertyEditor.Checkbox, Label = "Use TLS", Help = "The broker's certificate is checked against the system's trusted roots")]
+    public bool UseTls { get; set; }
+
+    // Kept so Node-RED flows round-trip; certificates from a tls-config node are not applied yet.
+    [Property("tls", Editor = PropertyEditor.Hidden, Help = "Id of a tls-config node (not applied yet: system trust is used)")]
+    public string Tls { get; set; } = "";
+
+    [Property("protocolVersion", Editor = PropertyEditor.Select, Choices = ["3", "4", "5"], Label = "Protocol", Help = "3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5")]
+    public int ProtocolVersion { get; set; } = 4;
+
+    [Property("keepalive", Editor = PropertyEditor.Number, Min = 0, Max = 65535, Label = "Keep alive (s)")]
+    public int KeepAlive { get; set; } = 60;
+
+    [Property("cleansession", Editor = PropertyEditor.Checkbox, Label = "Clean session")]
+    public bool CleanSession { get; set; } = true;
+
+    [Property("sessionExpiry", Editor = PropertyEditor.Number, Min = 0, Label = "Session expiry (s)", Help = "MQTT 5 only; keeps the session on the broker this long after a disconnect")]
+    public uint SessionExpiry { get; set; }
+
+    [Property("autoConnect", Editor = PropertyEditor.Checkbox, Label = "Connect automatically", Help = "When off, the connection opens on first use")]
+    public bool AutoConnect { get; set; } = true;
+
+    [Credential("user", Label = "Username")]
+    public string? User { get; set; }
+
+    [Credential("password", Secret = true, Label = "Password")]
+    public string? Password { get; set; }
+
+    [JsonIgnore] public string Address => $"{Broker}:{Port}";
+}
+
+/// <summary>
+/// One subscription of one node: the node's filter and options and where matching messages go.
+/// </summary>
+public sealed record MqttSubscription(
+    string Filter,
+    MqttQualityOfServiceLevel Qos,
+    bool NoLocal,
+    bool RetainAsPublished,
+    MqttRetainHandling RetainHandling,
+    Func<MqttApplicationMessage, CancellationToken, Task> Handler,
+    CancellationToken Stopping);
+
+[NodeType("mqtt-broker", Category = "config", Color = "#d8bfd8", Icon = "bridge",
+    Help = """
+    A connection to an MQTT broker, shared by every `mqtt in` and `mqtt out` node that uses it.
+
+    ### Details
+    The connection opens in the background: a deploy never waits for the broker. While the broker
+    is unreachable the nodes using it show a red *disconnected* status and it retries with a
+    growing pause (1 s up to 30 s). After a reconnect every subscription is renewed; publishes
+    wait for the connection instead of being dropped.
+
+    An empty *client ID* gets a generated one. *protocolVersion* is 3 (MQTT 3.1), 4 (3.1.1) or 5.
+    """)]
+public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
+{
+    static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(1);
+    static readonly TimeSpan LongestRetryDelay = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    readonly Lock _gate = new();
+    readonly List<INodeContext> _users = [];
+    readonly List<MqttSubscription> _subscriptions = [];
+    readonly SemaphoreSlim _connectionLost = new(0);
+    TaskCompletionSource _connected = NewSignal();
+    IMqttClient? _client;
+    MqttClientOptions? _clientOptions;
+    CancellationTokenSource? _loopCancel;
+    Task? _loop;
+    NodeStatus _status = NodeStatus.Idle("not connected");
+
+    /// <summary>The broker's address as <c>host:port</c>.</summary>
+    public string Address => Options.Address;
+
+    /// <summary>True when the connection speaks MQTT 5 (message and subscription properties are sent only then).</summary>
+    public bool IsVersion5 => Options.ProtocolVersion == 5;
+
+    /// <summary>True while the client holds a connection.</summary>
+    public bool IsConnected => _client?.IsConnected == true;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        var clientId = string.IsNullOrWhiteSpace(Options.ClientId) ? $"flowserver_{FlowMessage.NewMessageId()[..8]}" : Options.ClientId;
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(Options.Broker, Options.Port)
+            .WithClientId(clientId)
+            .WithProtocolVersion(Options.ProtocolVersion switch { 3 => MqttProtocolVersion.V310, 5 => MqttProtocolVersion.V500, _ => MqttProtocolVersion.V311 })
+            .WithKeepAlivePeriod(TimeSpan.FromSeconds(Options.KeepAlive))
+            .WithCleanSession(Options.CleanSession)
+            .WithTimeout(ConnectTimeout);
+        if (Options.ProtocolVersion == 5 && Options.SessionExpiry > 0) builder.WithSessionExpiryInterval(Options.SessionExpiry);
+        if (!string.IsNullOrEmpty(Options.User)) builder.WithCredentials(Options.User, Options.Password ?? "");
+        if (Options.UseTls) builder.WithTlsOptions(tls => tls.UseTls());
+        _clientOptions = builder.Build();
+
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
+        if (Options.AutoConnect) EnsureConnecting();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Called by a node that uses this connection, at its start: the node's status follows the
+    /// connection from now on. Dispose the result when the node stops.
+    /// </summary>
+    public IDisposable AddUser(INodeContext user)
+    {
+        NodeStatus status;
+        lock (_gate)
+        {
+            _users.Add(user);
+            status = _status;
+        }
+        user.SetStatus(status);
+        EnsureConnecting();
+        return new Release(() => { lock (_gate) _users.Remove(user); });
+    }
+
+    /// <summary>
+    /// Registers a subscription; it is sent to the broker now when connected and again after
+    /// every reconnect. The handler runs for each matching message, one at a time in arrival
+    /// order; QoS 1/2 messages are acknowledged to the broker only after every matching handler
+    /// returned. Dispose the result to unsubscribe (the broker is told when no node still needs the filter).
+    /// </summary>
+    public async Task<IAsyncDisposable> SubscribeAsync(MqttSubscription subscription, CancellationToken cancellationToken)
+    {
+        lock (_gate) _subscriptions.Add(subscription);
+        EnsureConnecting();
+        if (IsConnected)
+        {
+            try { await SendSubscribeAsync([subscription.Filter], cancellationToken); }
+            // A connection lost right now is fine: the reconnect subscribes again.
+            catch (Exception e) when (e is not OperationCanceledException) { Context.Logger.LogDebug(e, "subscribing to {Filter} failed; retried on reconnect", subscription.Filter); }
+        }
+        return new AsyncRelease(() => UnsubscribeAsync(subscription));
+    }
+
+    async Task UnsubscribeAsync(MqttSubscription subscription)
+    {
+        bool stillNeeded;
+        lock (_gate)
+        {
+            _subscriptions.Remove(subscription);
+            stillNeeded = _subscriptions.Any(s => s.Filter == subscription.Filter);
+        }
+        if (stillNeeded || !IsConnected) return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _client!.UnsubscribeAsync(new MqttClientUnsubscribeOptionsBuilder().WithTopicFilter(subscription.Filter).Build(), timeout.Token);
+        }
+        catch (Exception e) { Context.Logger.LogDebug(e, "unsubscribing from {Filter} failed", subscription.Filter); }
+    }
+
+    /// <summary>
+    /// Publishes a message, waiting for the connection when it is down (never dropping). Returns
+    /// when the broker acknowledged it (QoS 1/2) or it was written (QoS 0). Throws
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires first.
+    /// </summary>
+    public async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        EnsureConnecting();
+        while (true)
+        {
+            await Volatile.Read(ref _connected).Task.WaitAsync(cancellationToken);
+            try
+            {
+                var result = await _client!.PublishAsync(message, cancellationToken);
+                if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
+                    throw new FlowNodeException($"the broker {Address} refused the message on '{message.Topic}': {result.ReasonCode} {result.ReasonString}");
+                return;
+            }
+            catch (Exception e) when (e is not FlowNodeException && !cancellationToken.IsCancellationRequested && _client?.IsConnected != true)
+            {
+                // The connection dropped under us: wait for the reconnect and send again (at least once).
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+    }
+
+    void EnsureConnecting()
+    {
+        lock (_gate)
+        {
+            if (_loop is not null || _client is null) return;
+            _loopCancel = CancellationTokenSource.CreateLinkedTokenSource(Context.Stopping);
+            _loop = Task.Run(() => KeepConnectedAsync(_loopCancel.Token));
+        }
+    }
+
+    async Task KeepConnectedAsync(CancellationToken token)
+    {
+        var delay = FirstRetryDelay;
+        var failures = 0;
+        while (!token.IsCancellationRequested)
+        {
+            if (!_client!.IsConnected)
+            {
+                SetStatus(NodeStatus.Pending("connecting"));
+                try
+                {
+                    await _client.ConnectAsync(_clientOptions!, token);
+                    await SendSubscribeAsync(null, token);
+                }
+                catch (OperationCanceledException) when (token.IsCancellationRequested) { return; }
+                catch (Exception e)
+                {
+                    failures++;
+                    if (failures == 1)
+                        Context.ReportError($"mqtt-broker '{Context.NodeName ?? Context.NodeId}' cannot connect to {Address}: {Reason(e)}; retrying in the background");
+                    else
+                        Context.Logger.LogDebug("connect attempt {Attempt} to {Address} failed: {Reason}", failures, Address, Reason(e));
+                    SetStatus(NodeStatus.Failed("disconnected"));
+                    if (_client.IsConnected) await SafeDisconnectAsync();
+                    try { await Task.Delay(delay, token); }
+                    catch (OperationCanceledException) { return; }
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, LongestRetryDelay.Ticks));
+                    continue;
+                }
+                if (failures > 0) Context.Log($"connected to {Address} after {failures + 1} attempts");
+                failures = 0;
+                delay = FirstRetryDelay;
+                SetStatus(NodeStatus.Ok("connected"));
+                Volatile.Read(ref _connected).TrySetResult();
+            }
+            try { await _connectionLost.WaitAsync(token); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
+    {
+        if (!e.ClientWasConnected) return Task.CompletedTask;
+        // Publishers now wait on a fresh signal until the reconnect.
+        lock (_gate) if (_connected.Task.IsCompleted) _connected = NewSignal();
+        if (Context.Stopping.IsCancellationRequested) return Task.CompletedTask;
+        Context.Warn($"lost the connection to {Address}: {e.Reason}{(e.Exception is null ? "" : $" ({Reason(e.Exception)})")}; reconnecting");
+        SetStatus(NodeStatus.Failed("disconnected"));
+        _connectionLost.Release();
+        return Task.CompletedTask;
+    }
+
+    // Sends SUBSCRIBE for the given filters (null: every registered one), each at the highest QoS any node asked for.
+    async Task SendSubscribeAsync(IReadOnlyCollection<string>? filters, CancellationToken token)
+    {
+        List<MqttSubscription> wanted;
+        lock (_gate) wanted = _subscriptions.Where(s => filters is null || filters.Contains(s.Filter)).ToList();
+        if (wanted.Count == 0) return;
+        var builder = new MqttClientSubscribeOptionsBuilder();
+        foreach (var group in wanted.GroupBy(s => s.Filter))
+        {
+            var first = group.First();
+            var filter = new MqttTopicFilterBuilder().WithTopic(group.Key).WithQualityOfServiceLevel(group.Max(s => s.Qos));
+            if (IsVersion5) filter.WithNoLocal(first.NoLocal).WithRetainAsPublished(first.RetainAsPublished).WithRetainHandling(first.RetainHandling);
+            builder.WithTopicFilter(filter.Build());
+        }
+        var result = await _client!.SubscribeAsync(builder.Build(), token);
+        foreach (var item in result.Items)
+        {
+            if ((int)item.ResultCode > 2)
+                Context.ReportError($"the broker {Address} refused the subscription to '{item.TopicFilter.Topic}': {item.ResultCode}");
+        }
+    }
+
+    async Task OnMessageReceivedAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        // Acknowledge only once the flow took the message: a slow flow slows the broker down instead of losing data.
+        e.AutoAcknowledge = false;
+        var topic = e.ApplicationMessage.Topic;
+        List<MqttSubscription> targets;
+        lock (_gate) targets = _subscriptions.Where(s => MqttTopic.Matches(s.Filter, topic)).ToList();
+        foreach (var target in targets)
+        {
+            try { await target.Handler(e.ApplicationMessage, target.Stopping); }
+            catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested)
+            {
+                Context.Logger.LogWarning("a message on '{Topic}' was not delivered: its mqtt in node stopped while the flow was busy", topic);
+            }
+            catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
+        }
+        try { await e.AcknowledgeAsync(CancellationToken.None); }
+        catch (Exception ex) { Context.Logger.LogDebug(ex, "acknowledging a message on '{Topic}' failed; the broker sends it again", topic); }
+    }
+
+    void SetStatus(NodeStatus status)
+    {
+        INodeContext[] users;
+        lock (_gate)
+        {
+            if (_status == status) return;
+            _status = status;
+            users = _users.ToArray();
+        }
+        foreach (var user in users) user.SetStatus(status);
+    }
+
+    async Task SafeDisconnectAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _client!.DisconnectAsync(new MqttClientDisconnectOptions(), timeout.Token);
+        }
+        catch (Exception e) { Context.Logger.LogDebug(e, "disconnect from {Address} failed", Address); }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _loopCancel?.Cancel();
+        if (_loop is not null)
+        {
+            try { await _loop.WaitAsync(cancellationToken); }
+            catch (OperationCanceledException) { }
+        }
+        if (_client is not null)
+        {
+            if (_client.IsConnected) await SafeDisconnectAsync();
+            _client.Dispose();
+        }
+        _loopCancel?.Dispose();
+    }
+
+    static string Reason(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is not null) inner = inner.InnerException;
+        return inner == e ? e.Message : $"{e.Message} ({inner.Message})";
+    }
+
+    static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    sealed class Release(Action action) : IDisposable
+    {
+        int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) action(); }
+    }
+
+    sealed class AsyncRelease(Func<Task> action) : IAsyncDisposable
+    {
+        int _done;
+        public async ValueTask DisposeAsync() { if (Interlocked.Exchange(ref _done, 1) == 0) await action(); }
+    }
+}
+
+/// <summary>MQTT topic filter matching (<c>+</c> one level, <c>#</c> the rest).</summary>
+public static class MqttTopic
+{
+    /// <summary>Whether <paramref name="topic"/> matches <paramref name="filter"/>; shared subscriptions (<c>$share/group/…</c>) match by their filter.</summary>
+    public static bool Matches(string filter, string topic)
+    {
+        if (filter.StartsWith("$share/", StringComparison.Ordinal))
+        {
+            var slash = filter.IndexOf('/', 7);
+            if (slash < 0) return false;
+            filter = filter[(slash + 1)..];
+        }
+        // Wildcards at the first level never match topics starting with '$' ($SYS).
+        if (topic.StartsWith('$') && (filter.StartsWith('+') || filter.StartsWith('#'))) return false;
+        var f = filter.Split('/');
+        var t = topic.Split('/');
+        for (var i = 0; i < f.Length; i++)
+        {
+            if (f[i] == "#") return true;
+            if (i >= t.Length) return false;
+            if (f[i] != "+" && f[i] != t[i]) return false;
+        }
+        return f.Length == t.Length;
+    }
+
+    /// <summary>Why a filter is not valid, or null when it is.</summary>
+    public static string? ValidateFilter(string filter)
+    {
+        if (filter.Length == 0) return "is empty";
+        var levels = filter.Split('/');
+        for (var i = 0; i < levels.Length; i++)
+        {
+            var level = levels[i];
+            if (level.Contains('#') && (level != "#" || i != levels.Length - 1)) return $"'{filter}': '#' must be a whole level and the last one";
+            if (level.Contains('+') && level != "+") return $"'{filter}': '+' must be a whole level";
+        }
+        return null;
+    }
+}

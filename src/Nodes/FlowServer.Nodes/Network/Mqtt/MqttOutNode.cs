@@ -1,0 +1,119 @@
+using System.Text;
+using FlowServer.Nodes.Sdk;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace FlowServer.Nodes.Network.Mqtt;
+
+public sealed class MqttOutOptions : NodeOptions
+{
+    [Property("topic", Help = "Empty to use msg.topic")]
+    public string Topic { get; set; } = "";
+
+    [Property("qos", Editor = PropertyEditor.Select, Choices = ["", "0", "1", "2"], Label = "QoS", Help = "Empty to use msg.qos (0 when absent)")]
+    public string Qos { get; set; } = "";
+
+    [Property("retain", Editor = PropertyEditor.Select, Choices = ["", "true", "false"], Help = "Empty to use msg.retain (false when absent)")]
+    public string Retain { get; set; } = "";
+
+    [Property("broker", Required = true, Editor = PropertyEditor.ConfigNode, ConfigType = "mqtt-broker", Label = "Server")]
+    public string Broker { get; set; } = "";
+
+    [Property("respTopic", Label = "Response topic", Help = "MQTT 5; empty to use msg.responseTopic")]
+    public string ResponseTopic { get; set; } = "";
+
+    [Property("contentType", Label = "Content type", Help = "MQTT 5; empty to use msg.contentType")]
+    public string ContentType { get; set; } = "";
+
+    [Property("expiry", Label = "Message expiry (s)", Help = "MQTT 5; empty to use msg.messageExpiryInterval")]
+    public string Expiry { get; set; } = "";
+
+    public override IEnumerable<OptionError> Validate()
+    {
+        if (Topic.Contains('+') || Topic.Contains('#')) yield return new OptionError("topic", $"'{Topic}': a publish topic cannot hold the wildcards + or #");
+        if (Expiry.Length > 0 && !uint.TryParse(Expiry, out _)) yield return new OptionError("expiry", $"must be a whole number of seconds, got '{Expiry}'");
+    }
+}
+
+[NodeType("mqtt out", Category = "network", Inputs = 1, Outputs = 0, Color = "#d8bfd8", Icon = "bridge",
+    Help = """
+    Publishes `msg.payload` to an MQTT broker.
+
+    ### Inputs
+    : payload (any) : objects and arrays are sent as JSON text, numbers and booleans as text,
+      a Buffer as its bytes, a string as UTF-8, null as an empty body.
+    : topic (string) : the topic, when the node has none.
+    : qos (number) : 0, 1 or 2, when the node leaves QoS empty.
+    : retain (boolean) : when the node leaves retain empty.
+
+    ### Details
+    While the broker is unreachable the node waits for the connection (its inbox fills and slows
+    the flow) instead of dropping messages. A message with no topic at all raises an error.
+    """)]
+public sealed class MqttOutNode : FlowNode<MqttOutOptions>
+{
+    MqttBrokerConfigNode? _broker;
+    IDisposable? _user;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _broker = Context.GetConfigNode<MqttBrokerConfigNode>(Options.Broker);
+        _user = _broker.AddUser(Context);
+        return Task.CompletedTask;
+    }
+
+    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        var topic = Options.Topic.Length > 0 ? Options.Topic : message.Topic;
+        if (string.IsNullOrEmpty(topic))
+            throw new FlowNodeException($"mqtt out '{Context.NodeName ?? Context.NodeId}': no topic: set the node's topic or msg.topic");
+        if (topic.Contains('+') || topic.Contains('#'))
+            throw new FlowNodeException($"mqtt out '{Context.NodeName ?? Context.NodeId}': topic '{topic}' holds a wildcard (+ or #)");
+
+        var qos = Options.Qos.Length > 0 ? int.Parse(Options.Qos) : (int)MessageValue.ToNumber(message["qos"]);
+        if (qos is < 0 or > 2) throw new FlowNodeException($"mqtt out '{Context.NodeName ?? Context.NodeId}': msg.qos must be 0, 1 or 2, got {MessageValue.ToText(message["qos"])}");
+        var retain = Options.Retain.Length > 0 ? Options.Retain == "true" : message["retain"] is true or "true";
+
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(Encode(message.Payload))
+            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)qos)
+            .WithRetainFlag(retain);
+        if (_broker!.IsVersion5) AddVersion5Properties(message, builder);
+
+        await _broker!.PublishAsync(builder.Build(), cancellationToken);
+    }
+
+    /// <summary>The bytes Node-RED writes for a payload.</summary>
+    public static byte[] Encode(object? payload) => payload switch
+    {
+        null => [],
+        byte[] bytes => bytes,
+        string text => Encoding.UTF8.GetBytes(text),
+        List<object?> or Dictionary<string, object?> => MessageJson.SerializeToUtf8(payload),
+        _ => Encoding.UTF8.GetBytes(MessageValue.ToText(payload)),
+    };
+
+    void AddVersion5Properties(FlowMessage message, MqttApplicationMessageBuilder builder)
+    {
+        var responseTopic = Options.ResponseTopic.Length > 0 ? Options.ResponseTopic : message["responseTopic"] as string;
+        if (!string.IsNullOrEmpty(responseTopic)) builder.WithResponseTopic(responseTopic);
+        var contentType = Options.ContentType.Length > 0 ? Options.ContentType : message["contentType"] as string;
+        if (!string.IsNullOrEmpty(contentType)) builder.WithContentType(contentType);
+        var expiry = Options.Expiry.Length > 0 ? uint.Parse(Options.Expiry) : MessageValue.AsNumber(message["messageExpiryInterval"]) is { } e and > 0 ? (uint)e : 0u;
+        if (expiry > 0) builder.WithMessageExpiryInterval(expiry);
+        switch (message["correlationData"])
+        {
+            case byte[] bytes: builder.WithCorrelationData(bytes); break;
+            case string text: builder.WithCorrelationData(Encoding.UTF8.GetBytes(text)); break;
+        }
+        if (message["userProperties"] is Dictionary<string, object?> properties)
+            foreach (var (name, value) in properties) builder.WithUserProperty(name, Encoding.UTF8.GetBytes(MessageValue.ToText(value)));
+    }
+
+    public override Task StopAsync(CancellationToken cancellationToken)
+    {
+        _user?.Dispose();
+        return Task.CompletedTask;
+    }
+}

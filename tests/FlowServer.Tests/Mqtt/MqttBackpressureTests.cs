@@ -1,0 +1,170 @@
+using System.Net;
+using System.Net.Sockets;
+using FlowServer.Mqtt;
+using MQTTnet;
+using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Mqtt;
+
+/// <summary>
+/// A slow flow behind <c>mqtt in</c> must slow the broker down (acknowledgements wait for the
+/// flow) instead of losing messages — against Mosquitto and against the built-in broker.
+/// </summary>
+public sealed class MqttBackpressureTests
+{
+    const int Count = 2000;
+
+    [Fact]
+    public async Task A_slow_flow_behind_mqtt_in_gets_every_message_in_order_from_mosquitto()
+    {
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await RunAsync(mosquitto.Port);
+    }
+
+    [Fact]
+    public async Task A_slow_flow_behind_mqtt_in_gets_every_message_in_order_from_the_built_in_broker()
+    {
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+        Assert.True(broker.Port > 0);
+        await RunAsync(broker.Port);
+        Assert.Equal(0, broker.Dropped);
+    }
+
+    static async Task RunAsync(int port)
+    {
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(port),
+            new { id = "in", type = "mqtt in", topic = "load/#", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "slow" } } },
+            new { id = "slow", type = "test-slow", ms = 10, every = 20, queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(port);
+
+        var slow = flow.Runtime.Find("slow")!;
+        var deepest = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                deepest = Math.Max(deepest, slow.InboxDepth);
+                await Task.Delay(1);
+            }
+        });
+
+        for (var i = 0; i < Count; i++) await publisher.PublishAsync("load/seq", i.ToString(), qos: 1);
+
+        var received = await flow.Capture("cap").TakeAsync(Count, TimeSpan.FromSeconds(60));
+        sampling.Cancel();
+        await sampler;
+        Assert.Equal(Enumerable.Range(0, Count).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
+        Assert.Equal(5, deepest); // the slow node's inbox was full: backpressure reached mqtt in
+        Assert.Equal(0, slow.Dropped);
+        Assert.True(slow.InboxDepth <= 5);
+        Assert.True(await flow.Capture("cap").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_flow_from_mqtt_in_to_mqtt_out_on_the_same_connection_does_not_deadlock_when_full()
+    {
+        // mqtt in waits for the flow while mqtt out waits for PUBACKs on the same client: both must keep moving.
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await using var observer = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        await observer.SubscribeAsync("bridge/out");
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(mosquitto.Port),
+            new { id = "in", type = "mqtt in", topic = "bridge/in", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "mqtt out", topic = "bridge/out", qos = "1", broker = "b1", queueSize = 2 }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+
+        for (var i = 0; i < 300; i++) await publisher.PublishAsync("bridge/in", i.ToString(), qos: 1);
+
+        for (var i = 0; i < 300; i++)
+            Assert.Equal(i.ToString(), (await observer.NextAsync(TimeSpan.FromSeconds(10))).ConvertPayloadToString());
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Qos1_messages_are_acknowledged_only_once_the_flow_accepted_them()
+    {
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+        var acknowledged = 0;
+        broker.Server!.ClientAcknowledgedPublishPacketAsync += e =>
+        {
+            if (e.ClientId == "flow-client") Interlocked.Increment(ref acknowledged);
+            return Task.CompletedTask;
+        };
+        await using var flow = await StartAsync(Flow(
+            new { id = "b1", type = "mqtt-broker", broker = "127.0.0.1", port = broker.Port, clientid = "flow-client" },
+            new { id = "in", type = "mqtt in", topic = "held", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "gate" } } },
+            new { id = "gate", type = "test-gate", queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(broker.Port);
+
+        for (var i = 0; i < 50; i++) await publisher.PublishAsync("held", i.ToString(), qos: 1);
+        var gate = flow.Runtime.Find("gate")!;
+        await WaitUntilAsync(() => gate.InboxDepth == 5);
+        await Task.Delay(300);
+
+        // One message held by the gate and five in its inbox were accepted; the seventh waits unacknowledged.
+        Assert.Equal(6, Volatile.Read(ref acknowledged));
+        ((GateNode)gate.Node).Open();
+        var received = await flow.Capture("cap").TakeAsync(50);
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
+        await WaitUntilAsync(() => Volatile.Read(ref acknowledged) == 50);
+        flow.AssertNoErrors();
+    }
+
+    static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
+    public async Task The_built_in_broker_names_the_port_when_it_is_in_use()
+    {
+        using var squatter = new TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = port });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => broker.StartAsync(CancellationToken.None));
+
+        Assert.Equal($"the built-in MQTT broker cannot listen on 127.0.0.1:{port}: port in use (set --broker-port or --no-broker)", error.Message);
+    }
+
+    [Fact]
+    public async Task The_built_in_broker_is_registered_as_a_hosted_service_unless_disabled()
+    {
+        var services = new ServiceCollection();
+        services.AddBuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await using (var provider = services.BuildServiceProvider())
+        {
+            var hosted = provider.GetServices<IHostedService>();
+            var broker = Assert.IsType<BuiltInBroker>(Assert.Single(hosted));
+            await broker.StartAsync(CancellationToken.None);
+            await using var client = await MqttTestClient.ConnectAsync(broker.Port);
+            await broker.StopAsync(CancellationToken.None);
+        }
+
+        var disabled = new ServiceCollection();
+        disabled.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = false });
+        using var none = disabled.BuildServiceProvider();
+        Assert.Empty(none.GetServices<IHostedService>());
+    }
+}
