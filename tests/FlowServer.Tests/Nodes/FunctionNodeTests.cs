@@ -147,7 +147,8 @@ public sealed class FunctionNodeTests
         await using var flow = await StartFunctionAsync("const a = 1;\nreturn msg.nothing.there;");
         await flow.SendAsync("fn", "x");
         var error = await flow.WaitForErrorAsync("TypeError");
-        Assert.Contains("line 2", error);
+        Assert.True(error.Contains("(line 2, col "), error);
+        Assert.Contains("(line 2, col ", error); Assert.Contains("reading 'there'", error);
     }
 
     [Fact]

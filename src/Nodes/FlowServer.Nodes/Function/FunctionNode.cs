@@ -42,6 +42,8 @@ public sealed class FunctionOptions : NodeOptions
     [JsonIgnore] public Prepared<Script>? Setup { get; private set; }
     [JsonIgnore] public Prepared<Script>? Cleanup { get; private set; }
     [JsonIgnore] public bool HandlerIsAsync { get; private set; }
+    /// <summary>Length of the wrapper text before the body on line 1 (error columns are shifted by it).</summary>
+    [JsonIgnore] public int HandlerPrefixLength { get; private set; }
 
     /// <summary>The wall-time limit of one run.</summary>
     [JsonIgnore] public TimeSpan RunLimit => TimeSpan.FromSeconds(Timeout > 0 ? Timeout : DefaultTimeoutSeconds);
@@ -52,7 +54,9 @@ public sealed class FunctionOptions : NodeOptions
         // Parsed at deploy, so a syntax error refuses the deploy and the node starts without parsing.
         // The body stays on the wrapper's first line so that line numbers match the editor's.
         HandlerIsAsync = UsesAwait(Func);
-        if (Prepare("func", Func, HandlerIsAsync ? "(async function (msg) {" : "(function (msg) {", errors) is { } handler) Handler = handler;
+        var prefix = HandlerIsAsync ? "(async function (msg) {" : "(function (msg) {";
+        HandlerPrefixLength = prefix.Length;
+        if (Prepare("func", Func, prefix, errors) is { } handler) Handler = handler;
         if (!string.IsNullOrWhiteSpace(Initialize)) Setup = Prepare("initialize", Initialize, "(async function () {", errors);
         if (!string.IsNullOrWhiteSpace(Finalize)) Cleanup = Prepare("finalize", Finalize, "(function () {", errors);
         return errors;
@@ -273,16 +277,19 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
             MemoryLimitExceededException => $"Script allocated more than {MaxAllocatedBytes / (1024 * 1024)} MB in one run in {who}",
             StatementsCountOverflowException => $"Script ran too many statements in {who}",
             PromiseRejectedException rejected => JsConverter.ErrorText(rejected.RejectedValue),
-            JavaScriptException js => JsConverter.ErrorText(js.Error) + Where(js),
+            JavaScriptException js => JsConverter.ErrorText(js.Error) + Where(js, Options.HandlerPrefixLength),
             FlowNodeException => e.Message,
             _ => $"{e.GetType().Name}: {e.Message}",
         };
     }
 
-    static string Where(JavaScriptException e)
+    // Columns are 0-based in Jint; the editor counts from 1 and knows nothing of the wrapper.
+    static string Where(JavaScriptException e, int prefixLength)
     {
         var start = e.Location.Start;
-        return start.Line > 0 ? $" (line {start.Line}, col {start.Column + (start.Line == 1 ? -17 : 1)})" : "";
+        if (start.Line <= 0) return "";
+        var column = start.Line == 1 ? Math.Max(1, start.Column - prefixLength + 1) : start.Column + 1;
+        return $" (line {start.Line}, col {column})";
     }
 
     void InstallGlobals(Engine engine, JsConverter converter)
