@@ -1,0 +1,509 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Acornima.Ast;
+using FlowServer.Nodes.Sdk;
+using Jint;
+using Jint.Native;
+using Jint.Native.Object;
+using Jint.Runtime;
+using Jint.Runtime.Interop;
+
+namespace FlowServer.Nodes.Function;
+
+public sealed class FunctionOptions : NodeOptions
+{
+    /// <summary>Used when <c>timeout</c> is 0: Node-RED has no limit, but one runaway script would block its node forever.</summary>
+    public const double DefaultTimeoutSeconds = 30;
+
+    [Property("func", Editor = PropertyEditor.Code, Label = "On Message", Help = "JavaScript run for every message; `msg` is the message, `return msg` sends it on")]
+    public string Func { get; set; } = "\nreturn msg;";
+
+    [Property("outputs", Editor = PropertyEditor.Number, Min = 0, Max = 64, Help = "Number of outputs; return an array with one entry per output")]
+    public int Outputs { get; set; } = 1;
+
+    [Property("timeout", Editor = PropertyEditor.Number, Min = 0, Help = "Seconds one run may take; 0 means the server default of 30 s")]
+    public double Timeout { get; set; }
+
+    [Property("initialize", Editor = PropertyEditor.Code, Label = "On Start", Help = "JavaScript run once when the node starts")]
+    public string Initialize { get; set; } = "";
+
+    [Property("finalize", Editor = PropertyEditor.Code, Label = "On Stop", Help = "JavaScript run once when the node stops")]
+    public string Finalize { get; set; } = "";
+
+    [Property("libs", Editor = PropertyEditor.Hidden, Help = "External modules (kept for import; not loaded)")]
+    public JsonElement? Libs { get; set; }
+
+    [Property("noerr", Editor = PropertyEditor.Hidden, Help = "Editor lint error count (kept for import)")]
+    public int NoErr { get; set; }
+
+    [JsonIgnore] public Prepared<Script> Handler { get; private set; }
+    [JsonIgnore] public Prepared<Script>? Setup { get; private set; }
+    [JsonIgnore] public Prepared<Script>? Cleanup { get; private set; }
+    [JsonIgnore] public bool HandlerIsAsync { get; private set; }
+    /// <summary>Length of the wrapper text before the body on line 1 (error columns are shifted by it).</summary>
+    [JsonIgnore] public int HandlerPrefixLength { get; private set; }
+
+    /// <summary>The wall-time limit of one run.</summary>
+    [JsonIgnore] public TimeSpan RunLimit => TimeSpan.FromSeconds(Timeout > 0 ? Timeout : DefaultTimeoutSeconds);
+
+    public override IEnumerable<OptionError> Validate()
+    {
+        var errors = new List<OptionError>();
+        // Parsed at deploy, so a syntax error refuses the deploy and the node starts without parsing.
+        // The body stays on the wrapper's first line so that line numbers match the editor's.
+        HandlerIsAsync = UsesAwait(Func);
+        var prefix = HandlerIsAsync ? "(async function (msg) {" : "(function (msg) {";
+        HandlerPrefixLength = prefix.Length;
+        if (Prepare("func", Func, prefix, errors) is { } handler) Handler = handler;
+        if (!string.IsNullOrWhiteSpace(Initialize)) Setup = Prepare("initialize", Initialize, "(async function () {", errors);
+        if (!string.IsNullOrWhiteSpace(Finalize)) Cleanup = Prepare("finalize", Finalize, "(function () {", errors);
+        return errors;
+    }
+
+    // Node-RED runs every body as an async function; a plain function is much cheaper, so only
+    // bodies that may await pay for the promise.
+    static bool UsesAwait(string code) => code.Contains("await", StringComparison.Ordinal);
+
+    static Prepared<Script>? Prepare(string field, string code, string prefix, List<OptionError> errors)
+    {
+        try { return Engine.PrepareScript(prefix + code + "\n})", source: field); }
+        catch (Exception e) when (e is ScriptPreparationException or Acornima.ParseErrorException or JavaScriptException)
+        {
+            errors.Add(new OptionError(field, $"has a syntax error: {(e.InnerException ?? e).Message}"));
+            return null;
+        }
+    }
+}
+
+[NodeType("function", Category = "function", Inputs = 1, Outputs = 1, OutputsProperty = "outputs", Color = "#fdd0a2", Icon = "function",
+    Help = """
+    A JavaScript function run against each message.
+
+    ### Inputs
+    : msg (object) : the message, as `msg` in the code.
+
+    ### Outputs
+    : msg (object) : whatever the code returns or passes to `node.send`.
+
+    ### Details
+    The *On Message* code is the body of `function (msg) { … }`. `return msg` sends the message
+    on; `return null` (or nothing) sends nothing; with several outputs return an array with one
+    entry per output, where an entry may itself be an array of messages or `null`.
+
+    Available to the code: `node` (`id`, `name`, `outputCount`, `send(msg)`, `done()`,
+    `error(err, msg)`, `warn`, `log`, `status({fill, shape, text})`, `on('close', fn)`),
+    `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)`,
+    `RED.util.cloneMessage`, `Buffer` (a Uint8Array with `from`, `alloc`, `concat`,
+    `toString(encoding)`), and `console`. `await` may be used. `setTimeout` is not available.
+
+    *On Start* runs once when the node starts and *On Stop* when it stops; both see `node` and
+    the context, not `msg`.
+
+    Values read from context are copies: change them and `set` them again to keep the change.
+
+    The code runs in a sandbox without access to the server. Each run is limited to *timeout*
+    seconds (30 s when 0), 1000 nested calls and 512 MB of allocations; a script that exceeds a
+    limit fails with an error (caught by catch nodes) and the next message is processed as usual.
+    Use `node.error(err, msg)` to raise an error catch nodes see without stopping the function.
+    """)]
+public sealed class FunctionNode : FlowNode<FunctionOptions>
+{
+    const int MaxCallDepth = 1000;
+    const long MaxAllocatedBytes = 512L * 1024 * 1024;
+
+    // Jint engines are single-threaded; the reader loop, start/stop and timers all go through this.
+    readonly Lock _gate = new();
+    readonly List<(int Port, FlowMessage Message)> _outbox = [];
+    readonly List<JsValue> _closeHandlers = [];
+    Engine? _engine;
+    JsConverter? _converter;
+    JsValue? _handler;
+    string? _currentMessageId;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Options.Libs is { ValueKind: JsonValueKind.Array } libs && libs.GetArrayLength() > 0)
+            Context.Warn("external modules (libs) are not supported and were not loaded");
+        List<(int, FlowMessage)> toSend;
+        string? failure = null;
+        lock (_gate)
+        {
+            _engine = CreateEngine();
+            _converter = new JsConverter(_engine);
+            InstallGlobals(_engine, _converter);
+            _handler = _engine.Evaluate(Options.Handler);
+            if (Options.Setup is { } setup)
+            {
+                try
+                {
+                    var init = _engine.Evaluate(setup);
+                    _engine.Invoke(init, JsValue.Undefined, []).UnwrapIfPromise();
+                }
+                catch (Exception e) { failure = Describe(e); }
+            }
+            toSend = TakeOutbox();
+        }
+        if (failure is not null) Context.ReportError($"On Start failed: {failure}");
+        return SendAllAsync(toSend, cancellationToken).AsTask();
+    }
+
+    Engine CreateEngine() => new(options =>
+    {
+        options.LimitRecursion(MaxCallDepth);
+        options.TimeoutInterval(Options.RunLimit);
+        options.LimitMemory(MaxAllocatedBytes);
+    });
+
+    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        List<(int, FlowMessage)> toSend;
+        string? failure = null;
+        lock (_gate)
+        {
+            if (_engine is null || _handler is null) throw new FlowNodeException("the function is not running");
+            _currentMessageId = message.MessageId;
+            try
+            {
+                var msg = _converter!.ToJs(message.Properties);
+                var result = _engine.Invoke(_handler, JsValue.Undefined, [msg]);
+                if (Options.HandlerIsAsync) result = result.UnwrapIfPromise();
+                failure = QueueResults(result);
+            }
+            catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
+            finally
+            {
+                _currentMessageId = null;
+                toSend = TakeOutbox();
+            }
+        }
+        // What the script sent before failing still goes out, as in Node-RED.
+        await SendAllAsync(toSend, cancellationToken);
+        if (failure is not null) throw new FlowNodeException(failure);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        List<(int, FlowMessage)> toSend;
+        string? failure = null;
+        lock (_gate)
+        {
+            if (_engine is null) return;
+            try
+            {
+                foreach (var handler in _closeHandlers) _engine.Invoke(handler, JsValue.Undefined, []);
+                if (Options.Cleanup is { } cleanup) _engine.Invoke(_engine.Evaluate(cleanup), JsValue.Undefined, []);
+            }
+            catch (Exception e) { failure = Describe(e); }
+            toSend = TakeOutbox();
+            _engine.Dispose();
+            _engine = null;
+            _handler = null;
+        }
+        if (failure is not null) Context.ReportError($"On Stop failed: {failure}");
+        await SendAllAsync(toSend, cancellationToken);
+    }
+
+    List<(int, FlowMessage)> TakeOutbox()
+    {
+        if (_outbox.Count == 0) return [];
+        var list = _outbox.ToList();
+        _outbox.Clear();
+        return list;
+    }
+
+    async ValueTask SendAllAsync(List<(int Port, FlowMessage Message)> messages, CancellationToken cancellationToken)
+    {
+        foreach (var (port, message) in messages) await Context.SendAsync(port, message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues what a run returned or passed to node.send, by Node-RED's rules: one value is for
+    /// output 1; an array holds one entry per output; an entry may be an array of messages.
+    /// Returns an error text when something that is not a message was sent.
+    /// </summary>
+    string? QueueResults(JsValue result)
+    {
+        if (result.IsNull() || result.IsUndefined()) return null;
+        if (!result.IsArray()) return Queue(0, result);
+        var ports = result.AsArray();
+        string? error = null;
+        for (uint port = 0; port < ports.Length; port++)
+        {
+            var entry = ports[port];
+            if (entry.IsArray())
+            {
+                var many = entry.AsArray();
+                for (uint i = 0; i < many.Length; i++) error ??= Queue((int)port, many[i]);
+            }
+            else error ??= Queue((int)port, entry);
+        }
+        return error;
+    }
+
+    string? Queue(int port, JsValue value)
+    {
+        if (value.IsNull() || value.IsUndefined()) return null;
+        if (value is not ObjectInstance || value.IsArray() || value.IsCallable())
+            return $"Function tried to send a message of type {TypeOf(value)}";
+        if (port >= Context.OutputCount) return null;
+        var properties = (Dictionary<string, object?>)_converter!.FromJs(value)!;
+        var message = new FlowMessage(properties);
+        // Node-RED gives every message a function sends the id of the message being handled.
+        if (_currentMessageId is not null) message.MessageId = _currentMessageId;
+        _outbox.Add((port, message));
+        return null;
+    }
+
+    static string TypeOf(JsValue value) => value.Type switch
+    {
+        Types.String => "string",
+        Types.Number => "number",
+        Types.Boolean => "boolean",
+        _ when value.IsArray() => "array",
+        _ when value.IsCallable() => "function",
+        _ => "object",
+    };
+
+    /// <summary>An exception out of the engine as a sentence for the flow author.</summary>
+    string Describe(Exception e)
+    {
+        var who = $"function '{Context.NodeName ?? Context.NodeId}' ({Context.NodeId})";
+        return e switch
+        {
+            TimeoutException => $"Script execution timed out after {Options.RunLimit.TotalMilliseconds:0} ms in {who}",
+            RecursionDepthOverflowException => $"RangeError: Maximum call stack size exceeded (more than {MaxCallDepth} nested calls) in {who}",
+            MemoryLimitExceededException => $"Script allocated more than {MaxAllocatedBytes / (1024 * 1024)} MB in one run in {who}",
+            StatementsCountOverflowException => $"Script ran too many statements in {who}",
+            PromiseRejectedException rejected => JsConverter.ErrorText(rejected.RejectedValue),
+            JavaScriptException js => JsConverter.ErrorText(js.Error) + Where(js, Options.HandlerPrefixLength),
+            FlowNodeException => e.Message,
+            _ => $"{e.GetType().Name}: {e.Message}",
+        };
+    }
+
+    // Columns are 0-based in Jint; the editor counts from 1 and knows nothing of the wrapper.
+    static string Where(JavaScriptException e, int prefixLength)
+    {
+        var start = e.Location.Start;
+        if (start.Line <= 0) return "";
+        var column = start.Line == 1 ? Math.Max(1, start.Column - prefixLength + 1) : start.Column + 1;
+        return $" (line {start.Line}, col {column})";
+    }
+
+    void InstallGlobals(Engine engine, JsConverter converter)
+    {
+        var buffer = engine.Evaluate(BufferPrelude);
+        converter.BufferClass = engine.Invoke(buffer, JsValue.Undefined, [
+            Fn(engine, "encode", args => engine.Intrinsics.Uint8Array.Construct(Encode(Text(args, 0), Text(args, 1)))),
+            Fn(engine, "decode", args => new JsString(Decode(args[0].AsUint8Array(), Text(args, 1), (int)Arg(args, 2).AsNumber(), (int)Arg(args, 3).AsNumber()))),
+        ]);
+        engine.SetValue("Buffer", converter.BufferClass);
+
+        var node = new JsObject(engine);
+        node.FastSetDataProperty("id", new JsString(Context.NodeId));
+        node.FastSetDataProperty("name", Context.NodeName is { } name ? new JsString(name) : JsValue.Undefined);
+        node.FastSetDataProperty("outputCount", new JsNumber(Context.OutputCount));
+        node.FastSetDataProperty("send", Fn(engine, "send", args =>
+        {
+            var error = QueueResults(Arg(args, 0));
+            if (error is not null) throw new JavaScriptException(engine.Intrinsics.TypeError, error);
+            return JsValue.Undefined;
+        }));
+        node.FastSetDataProperty("done", Fn(engine, "done", _ => JsValue.Undefined));
+        node.FastSetDataProperty("error", Fn(engine, "error", args =>
+        {
+            var text = JsConverter.ErrorText(Arg(args, 0));
+            var msg = Arg(args, 1);
+            var message = msg is ObjectInstance && !msg.IsArray() ? new FlowMessage((Dictionary<string, object?>)converter.FromJs(msg)!) : null;
+            Context.ReportError(text, message);
+            return JsValue.Undefined;
+        }));
+        node.FastSetDataProperty("warn", Fn(engine, "warn", args => { Context.Warn(Describe(Arg(args, 0))); return JsValue.Undefined; }));
+        node.FastSetDataProperty("log", Fn(engine, "log", args => { Context.Log(Describe(Arg(args, 0))); return JsValue.Undefined; }));
+        node.FastSetDataProperty("debug", Fn(engine, "debug", args => { Context.Log(Describe(Arg(args, 0))); return JsValue.Undefined; }));
+        node.FastSetDataProperty("trace", Fn(engine, "trace", _ => JsValue.Undefined));
+        node.FastSetDataProperty("status", Fn(engine, "status", args =>
+        {
+            Context.SetStatus(ToStatus(Arg(args, 0)));
+            return JsValue.Undefined;
+        }));
+        node.FastSetDataProperty("on", Fn(engine, "on", args =>
+        {
+            if (Text(args, 0) == "close" && Arg(args, 1).IsCallable()) _closeHandlers.Add(args[1]);
+            return JsValue.Undefined;
+        }));
+        engine.SetValue("node", node);
+
+        var flow = ContextObject(engine, converter, () => Context.FlowContext);
+        var global = ContextObject(engine, converter, () => Context.GlobalContext);
+        var context = ContextObject(engine, converter, () => Context.NodeContext);
+        context.FastSetDataProperty("flow", flow);
+        context.FastSetDataProperty("global", global);
+        engine.SetValue("context", context);
+        engine.SetValue("flow", flow);
+        engine.SetValue("global", global);
+
+        var env = new JsObject(engine);
+        env.FastSetDataProperty("get", Fn(engine, "get", args => Context.GetEnv(Text(args, 0)) is { } value ? new JsString(value) : JsValue.Undefined));
+        engine.SetValue("env", env);
+
+        var util = new JsObject(engine);
+        util.FastSetDataProperty("cloneMessage", Fn(engine, "cloneMessage", args => converter.ToJs(converter.FromJs(Arg(args, 0)))));
+        var red = new JsObject(engine);
+        red.FastSetDataProperty("util", util);
+        engine.SetValue("RED", red);
+
+        var console = new JsObject(engine);
+        JsValue Log(JsValue[] args) { Context.Log(string.Join(" ", args.Select(Describe))); return JsValue.Undefined; }
+        JsValue Warn(JsValue[] args) { Context.Warn(string.Join(" ", args.Select(Describe))); return JsValue.Undefined; }
+        console.FastSetDataProperty("log", Fn(engine, "log", Log));
+        console.FastSetDataProperty("info", Fn(engine, "info", Log));
+        console.FastSetDataProperty("debug", Fn(engine, "debug", Log));
+        console.FastSetDataProperty("warn", Fn(engine, "warn", Warn));
+        console.FastSetDataProperty("error", Fn(engine, "error", Warn));
+        engine.SetValue("console", console);
+    }
+
+    // Node-RED's context API: get(key | keys, [store], [callback]), set(key | keys, value | values, [store], [callback]), keys().
+    static JsObject ContextObject(Engine engine, JsConverter converter, Func<IContextStore> store)
+    {
+        var obj = new JsObject(engine);
+        obj.FastSetDataProperty("get", Fn(engine, "get", args =>
+        {
+            var key = Arg(args, 0);
+            JsValue result;
+            if (key.IsArray())
+            {
+                var keys = key.AsArray();
+                var values = new JsValue[keys.Length];
+                for (uint i = 0; i < keys.Length; i++) values[i] = Read(keys[i].ToString());
+                result = new JsArray(engine, values);
+            }
+            else result = Read(key.ToString());
+            return Callback(args, result);
+        }));
+        obj.FastSetDataProperty("set", Fn(engine, "set", args =>
+        {
+            var key = Arg(args, 0);
+            var value = Arg(args, 1);
+            if (key.IsArray())
+            {
+                var keys = key.AsArray();
+                var values = value.IsArray() ? value.AsArray() : null;
+                for (uint i = 0; i < keys.Length; i++) store().Set(keys[i].ToString(), values is null ? null : converter.FromJs(values[i]));
+            }
+            else store().Set(key.ToString(), converter.FromJs(value));
+            return Callback(args, JsValue.Undefined);
+        }));
+        obj.FastSetDataProperty("keys", Fn(engine, "keys", args =>
+            Callback(args, new JsArray(engine, store().Keys().Select(k => (JsValue)new JsString(k)).ToArray()))));
+        return obj;
+
+        JsValue Read(string key) => store().Get(key) is { } value ? converter.ToJs(value) : JsValue.Undefined;
+
+        // With a callback as last argument, Node-RED calls it with (err, value) instead of returning.
+        JsValue Callback(JsValue[] args, JsValue result)
+        {
+            if (args.Length > 1 && args[^1].IsCallable())
+            {
+                engine.Invoke(args[^1], JsValue.Undefined, [JsValue.Null, result]);
+                return JsValue.Undefined;
+            }
+            return result;
+        }
+    }
+
+    static NodeStatus ToStatus(JsValue value)
+    {
+        if (value is not ObjectInstance obj || value.IsArray()) return value.IsNullish() ? NodeStatus.Clear : new NodeStatus(null, null, value.ToString());
+        string? Field(string name) => obj.Get(name) is var v && !v.IsNullish() ? v.ToString() : null;
+        return new NodeStatus(Field("fill"), Field("shape"), Field("text"));
+    }
+
+    string Describe(JsValue value) => value.Type switch
+    {
+        Types.String => value.AsString(),
+        Types.Undefined => "undefined",
+        _ when value is ObjectInstance obj && obj.Get("message") is { } m && m.IsString() && !value.IsArray() => JsConverter.ErrorText(value),
+        _ when value is ObjectInstance => MessageJson.Serialize(_converter!.FromJs(value)),
+        _ => value.ToString(),
+    };
+
+    static ClrFunction Fn(Engine engine, string name, Func<JsValue[], JsValue> body) => new(engine, name, (_, args) => body(args));
+
+    static JsValue Arg(JsValue[] args, int index) => index < args.Length ? args[index] : JsValue.Undefined;
+
+    static string Text(JsValue[] args, int index) => Arg(args, index) is var v && v.IsNullish() ? "" : v.ToString();
+
+    static byte[] Encode(string text, string encoding) => encoding.ToLowerInvariant() switch
+    {
+        "hex" => Convert.FromHexString(text.Length % 2 == 0 ? text : text[..^1]),
+        "base64" or "base64url" => Convert.FromBase64String(text.Replace('-', '+').Replace('_', '/').PadRight((text.Length + 3) / 4 * 4, '=')),
+        "latin1" or "binary" or "ascii" => Encoding.Latin1.GetBytes(text),
+        _ => Encoding.UTF8.GetBytes(text),
+    };
+
+    static string Decode(byte[] bytes, string encoding, int start, int end)
+    {
+        start = Math.Clamp(start, 0, bytes.Length);
+        end = Math.Clamp(end, start, bytes.Length);
+        var span = bytes.AsSpan(start, end - start);
+        return encoding.ToLowerInvariant() switch
+        {
+            "hex" => Convert.ToHexStringLower(span),
+            "base64" => Convert.ToBase64String(span),
+            "latin1" or "binary" or "ascii" => Encoding.Latin1.GetString(span),
+            _ => Encoding.UTF8.GetString(span),
+        };
+    }
+
+    // A minimal Node.js Buffer: a Uint8Array subclass, so typed array methods work and byte[] round-trips.
+    const string BufferPrelude = """
+        (function (encode, decode) {
+          class Buffer extends Uint8Array {
+            toString(encoding, start, end) {
+              return decode(this, encoding || 'utf8', start === undefined ? 0 : start, end === undefined ? this.length : end);
+            }
+            toJSON() { return { type: 'Buffer', data: Array.from(this) }; }
+            equals(other) {
+              if (!other || this.length !== other.length) return false;
+              for (let i = 0; i < this.length; i++) if (this[i] !== other[i]) return false;
+              return true;
+            }
+            static from(value, encoding) {
+              if (typeof value === 'string') {
+                const bytes = encode(value, encoding || 'utf8');
+                return new Buffer(bytes.buffer, bytes.byteOffset, bytes.length);
+              }
+              if (value instanceof ArrayBuffer) return new Buffer(value);
+              if (value && value.type === 'Buffer' && Array.isArray(value.data)) value = value.data;
+              const copy = new Buffer(value.length);
+              copy.set(value);
+              return copy;
+            }
+            static alloc(size, fill) {
+              const b = new Buffer(size);
+              if (fill !== undefined) b.fill(typeof fill === 'string' ? fill.charCodeAt(0) : fill);
+              return b;
+            }
+            static isBuffer(value) { return value instanceof Buffer; }
+            static byteLength(value, encoding) { return typeof value === 'string' ? encode(value, encoding || 'utf8').length : value.length; }
+            static concat(list, total) {
+              if (total === undefined) total = list.reduce((n, b) => n + b.length, 0);
+              const out = new Buffer(total);
+              let at = 0;
+              for (const b of list) { if (at >= total) break; out.set(b.subarray(0, total - at), at); at += b.length; }
+              return out;
+            }
+          }
+          return Buffer;
+        })
+        """;
+}
+
+internal static class JsValueChecks
+{
+    public static bool IsNullish(this JsValue value) => value.IsNull() || value.IsUndefined();
+}

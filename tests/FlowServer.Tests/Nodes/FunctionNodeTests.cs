@@ -1,0 +1,291 @@
+using FlowServer.Nodes.Sdk;
+using FlowServer.Runtime;
+using FlowServer.Testing;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Nodes;
+
+public sealed class FunctionNodeTests
+{
+    static Task<FlowTestHarness> StartFunctionAsync(string func, int outputs = 1, object? extra = null, double timeout = 0)
+    {
+        var wires = Enumerable.Range(0, outputs).Select(i => new[] { $"out{i}" }).ToArray();
+        var nodes = new List<object>
+        {
+            new { id = "fn", type = "function", name = "Fn", func, outputs, timeout, wires },
+            new { id = "caught", type = "test-capture" },
+            new { id = "catcher", type = "catch", wires = new[] { new[] { "caught" } } },
+        };
+        for (var i = 0; i < outputs; i++) nodes.Add(new { id = $"out{i}", type = "test-capture" });
+        if (extra is not null) nodes.Add(extra);
+        return StartAsync(Flow(nodes.ToArray()));
+    }
+
+    [Fact]
+    public async Task Return_msg_sends_the_changed_message_with_its_id()
+    {
+        await using var flow = await StartFunctionAsync("msg.payload = msg.payload * 2; msg.extra = {a: [1, 'x', true, null]}; return msg;");
+        var input = FlowMessage.WithPayload(21.0, "t");
+        await flow.SendAsync("fn", input);
+        var output = await flow.NextAsync("out0");
+
+        Assert.Equal(42.0, output.Payload);
+        Assert.Equal("t", output.Topic);
+        Assert.Equal(input.MessageId, output.MessageId);
+        Assert.Equal(new Dictionary<string, object?> { ["a"] = new List<object?> { 1.0, "x", true, null } }, output["extra"]);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Return_null_or_nothing_sends_nothing()
+    {
+        await using var flow = await StartFunctionAsync("if (msg.payload === 'null') return null; if (msg.payload === 'none') return; return msg;");
+        await flow.SendAsync("fn", "null");
+        await flow.SendAsync("fn", "none");
+        await flow.SendAsync("fn", "pass");
+
+        Assert.Equal("pass", (await flow.NextAsync("out0")).Payload);
+        Assert.True(await flow.Capture("out0").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task An_array_sends_one_entry_per_output_and_inner_arrays_send_several()
+    {
+        await using var flow = await StartFunctionAsync("""
+            return [
+              [{payload: 1}, null, {payload: 2}],
+              null,
+              {payload: 'third'}
+            ];
+            """, outputs: 3);
+        await flow.SendAsync("fn", "go");
+
+        var first = await flow.Capture("out0").TakeAsync(2);
+        Assert.Equal([1.0, 2.0], first.Select(m => m.Payload));
+        Assert.Equal("third", (await flow.NextAsync("out2")).Payload);
+        Assert.True(await flow.Capture("out1").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+        Assert.True(await flow.Capture("out0").StaysEmptyAsync(TimeSpan.FromMilliseconds(10)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Node_send_sends_before_the_returned_message()
+    {
+        await using var flow = await StartFunctionAsync("""
+            for (let i = 0; i < 3; i++) node.send({payload: 'sent' + i});
+            node.send([null, {payload: 'second output'}]);
+            msg.payload = 'returned';
+            return msg;
+            """, outputs: 2);
+        var input = FlowMessage.WithPayload("x");
+        await flow.SendAsync("fn", input);
+
+        var first = await flow.Capture("out0").TakeAsync(4);
+        Assert.Equal(["sent0", "sent1", "sent2", "returned"], first.Select(m => m.Payload));
+        Assert.All(first, m => Assert.Equal(input.MessageId, m.MessageId));
+        Assert.Equal("second output", (await flow.NextAsync("out1")).Payload);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Context_flow_and_global_keep_values_across_messages()
+    {
+        await using var flow = await StartFunctionAsync("""
+            const n = (context.get('n') || 0) + 1;
+            context.set('n', n);
+            flow.set('list', (flow.get('list') || []).concat([msg.payload]));
+            global.set('last', {value: msg.payload});
+            msg.payload = {n, list: flow.get('list'), keys: context.keys(), last: global.get('last').value};
+            return msg;
+            """);
+        await flow.SendAsync("fn", "a");
+        await flow.SendAsync("fn", "b");
+        var outputs = await flow.Capture("out0").TakeAsync(2);
+
+        var second = Assert.IsType<Dictionary<string, object?>>(outputs[1].Payload);
+        Assert.Equal(2.0, second["n"]);
+        Assert.Equal(new List<object?> { "a", "b" }, second["list"]);
+        Assert.Equal(new List<object?> { "n" }, second["keys"]);
+        Assert.Equal("b", second["last"]);
+        Assert.Equal(new List<object?> { "a", "b" }, flow.Runtime.Find("fn")!.FlowContext.Get("list"));
+        Assert.Equal(new Dictionary<string, object?> { ["value"] = "b" }, flow.Runtime.Find("fn")!.GlobalContext.Get("last"));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Node_status_shows_as_a_status_event_and_reaches_status_listeners()
+    {
+        await using var flow = await StartFunctionAsync("node.status({fill: 'green', shape: 'dot', text: 'got ' + msg.payload}); return msg;");
+        await flow.SendAsync("fn", 7.0);
+        await flow.NextAsync("out0");
+
+        Assert.Equal(new NodeStatus("green", "dot", "got 7"), flow.Runtime.Find("fn")!.Status);
+        Assert.Equal(new NodeStatus("green", "dot", "got 7"), flow.Runtime.Events.Statuses["fn"]);
+    }
+
+    [Fact]
+    public async Task A_thrown_error_reaches_the_catch_node_with_message_and_source()
+    {
+        await using var flow = await StartFunctionAsync("if (msg.payload === 'bad') throw new Error('nope: ' + msg.payload); return msg;");
+        await flow.SendAsync("fn", "bad", "t1");
+        await flow.SendAsync("fn", "good");
+
+        var caught = await flow.NextAsync("caught");
+        var error = Assert.IsType<Dictionary<string, object?>>(caught["error"]);
+        Assert.StartsWith("nope: bad", (string)error["message"]!);
+        Assert.Equal("fn", ((Dictionary<string, object?>)error["source"]!)["id"]);
+        Assert.Equal("bad", caught.Payload);
+        Assert.Equal("t1", caught.Topic);
+        Assert.Equal("good", (await flow.NextAsync("out0")).Payload);
+    }
+
+    [Fact]
+    public async Task Type_errors_name_the_error_kind_and_line()
+    {
+        await using var flow = await StartFunctionAsync("const a = 1;\nreturn msg.nothing.there;");
+        await flow.SendAsync("fn", "x");
+        var error = await flow.WaitForErrorAsync("TypeError");
+        Assert.True(error.Contains("(line 2, col "), error);
+        Assert.Contains("(line 2, col ", error); Assert.Contains("reading 'there'", error);
+    }
+
+    [Fact]
+    public async Task Node_error_with_a_message_goes_to_catch_and_the_function_goes_on()
+    {
+        await using var flow = await StartFunctionAsync("node.error('careful', msg); msg.payload = 'after'; return msg;");
+        await flow.SendAsync("fn", "in");
+
+        var caught = await flow.NextAsync("caught");
+        Assert.Equal("careful", ((Dictionary<string, object?>)caught["error"]!)["message"]);
+        Assert.Equal("after", (await flow.NextAsync("out0")).Payload);
+    }
+
+    [Fact]
+    public async Task A_runaway_loop_times_out_with_an_error_naming_the_node_and_the_next_message_is_processed()
+    {
+        await using var flow = await StartFunctionAsync("if (msg.payload === 'loop') { while (true) {} } return msg;", timeout: 0.3);
+        await flow.SendAsync("fn", "loop");
+        await flow.SendAsync("fn", "next");
+
+        var error = await flow.WaitForErrorAsync("timed out");
+        Assert.Contains("'Fn' (fn)", error);
+        Assert.Equal("next", (await flow.NextAsync("out0")).Payload);
+        var caught = await flow.NextAsync("caught");
+        Assert.Equal("loop", caught.Payload);
+    }
+
+    [Fact]
+    public async Task A_try_catch_in_the_script_cannot_swallow_the_timeout()
+    {
+        await using var flow = await StartFunctionAsync("try { while (true) {} } catch (e) { msg.payload = 'swallowed'; } return msg;", timeout: 0.2);
+        await flow.SendAsync("fn", "x");
+        await flow.WaitForErrorAsync("timed out");
+        Assert.True(await flow.Capture("out0").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+    }
+
+    [Fact]
+    public async Task Infinite_recursion_is_an_error_not_a_crash()
+    {
+        await using var flow = await StartFunctionAsync("if (msg.payload === 'deep') { const f = n => f(n + 1) + 1; f(0); } return msg;");
+        await flow.SendAsync("fn", "deep");
+        await flow.SendAsync("fn", "after");
+
+        var error = await flow.WaitForErrorAsync("Maximum call stack");
+        Assert.Contains("(fn)", error);
+        Assert.Equal("after", (await flow.NextAsync("out0")).Payload);
+    }
+
+    [Fact]
+    public async Task Buffers_round_trip_as_byte_arrays()
+    {
+        await using var flow = await StartFunctionAsync("""
+            const incoming = msg.payload;
+            msg.wasBuffer = Buffer.isBuffer(incoming) && incoming instanceof Uint8Array;
+            msg.text = incoming.toString();
+            msg.hex = incoming.toString('hex');
+            msg.payload = Buffer.concat([incoming, Buffer.from('!')]);
+            msg.fromHex = Buffer.from('0aff', 'hex');
+            return msg;
+            """);
+        await flow.SendAsync("fn", "hi"u8.ToArray());
+        var output = await flow.NextAsync("out0");
+
+        Assert.Equal(true, output["wasBuffer"]);
+        Assert.Equal("hi", output["text"]);
+        Assert.Equal("6869", output["hex"]);
+        Assert.Equal("hi!"u8.ToArray(), Assert.IsType<byte[]>(output.Payload));
+        Assert.Equal(new byte[] { 0x0a, 0xff }, output["fromHex"]);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Initialize_runs_once_at_start_and_finalize_at_stop()
+    {
+        var json = Flow(
+            new { id = "fn", type = "function", initialize = "context.set('base', 100); global.set('started', true);", finalize = "global.set('stopped', context.get('base'));",
+                  func = "msg.payload = context.get('base') + msg.payload; return msg;", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" });
+        var flow = await StartAsync(json);
+        var global = flow.Runtime.Find("fn")!.GlobalContext;
+        await flow.SendAsync("fn", 1.0);
+        Assert.Equal(101.0, (await flow.NextAsync("out")).Payload);
+        Assert.Equal(true, global.Get("started"));
+        flow.AssertNoErrors();
+
+        await flow.DisposeAsync();
+        Assert.Equal(100.0, global.Get("stopped"));
+    }
+
+    [Fact]
+    public async Task Env_red_util_and_console_are_available_and_setTimeout_is_a_clear_error()
+    {
+        var json = $$"""
+            [{"id":"tab1","type":"tab","env":[{"name":"LINE","value":"L3","type":"str"}]},
+             {"id":"fn","type":"function","z":"tab1","func":"console.log('hello'); const copy = RED.util.cloneMessage(msg); copy.payload = env.get('LINE') + ' ' + node.id + ' ' + node.outputCount; if (msg.payload === 'timer') setTimeout(() => {}, 10); return copy;","wires":[["out"]]},
+             {"id":"out","type":"test-capture","z":"tab1"}]
+            """;
+        await using var flow = await StartAsync(json);
+        await flow.SendAsync("fn", "x");
+        Assert.Equal("L3 fn 1", (await flow.NextAsync("out")).Payload);
+        flow.AssertNoErrors();
+
+        await flow.SendAsync("fn", "timer");
+        await flow.WaitForErrorAsync("setTimeout is not defined");
+    }
+
+    [Fact]
+    public async Task Await_works_in_the_function_body()
+    {
+        await using var flow = await StartFunctionAsync("const v = await Promise.resolve(5); msg.payload = v * 2; return msg;");
+        await flow.SendAsync("fn", 0.0);
+        Assert.Equal(10.0, (await flow.NextAsync("out0")).Payload);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task The_script_has_no_access_to_the_server()
+    {
+        await using var flow = await StartFunctionAsync("msg.payload = [typeof System, typeof importNamespace, typeof require, typeof process].join(','); return msg;");
+        await flow.SendAsync("fn", "x");
+        Assert.Equal("undefined,undefined,undefined,undefined", (await flow.NextAsync("out0")).Payload);
+    }
+
+    [Fact]
+    public void A_syntax_error_refuses_the_deploy_naming_node_and_field()
+    {
+        var errors = Validate(Flow(new { id = "fn", type = "function", name = "Broken", func = "return msg;;; }{", initialize = "let = ;" }));
+        Assert.Contains(errors, e => e is { NodeId: "fn", Field: "func" } && e.Text.Contains("function 'Broken' (fn): func has a syntax error"));
+        Assert.Contains(errors, e => e is { NodeId: "fn", Field: "initialize" });
+    }
+
+    [Fact]
+    public void Default_options_are_valid()
+    {
+        Assert.Empty(Validate(Flow(new { id = "fn", type = "function" })));
+        Assert.True(Catalog.TryGet("function", out var info));
+        Assert.Equal("outputs", info.Descriptor.OutputsProperty);
+        Assert.All(info.Descriptor.Properties, p => Assert.False(string.IsNullOrEmpty(p.Help)));
+    }
+}
