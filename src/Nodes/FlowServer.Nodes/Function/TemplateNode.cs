@@ -84,6 +84,10 @@ public sealed class TemplateNode : FlowNode<TemplateOptions>
         SkipRecursiveLookup = false,
     };
 
+    /// <summary>Renders a mustache template over a message the way this node does (used by trigger for "{{…}}" values).</summary>
+    internal static string RenderMustache(string template, FlowMessage message, INodeContext context) =>
+        Renderer.Render(template, MustacheValue.Root(message, context, escapeForJson: false), RenderSettings);
+
     public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         var template = Options.Template;
