@@ -115,6 +115,7 @@ public sealed class DelayNode : FlowNode<DelayOptions>
     long _rateGeneration;
     TimeSpan _interval;
     long _lastSent = -1;
+    int _reportedDepth;
 
     bool IsDelayMode => Options.PauseType is "delay" or "delayv" or "random";
 
@@ -339,10 +340,12 @@ public sealed class DelayNode : FlowNode<DelayOptions>
         catch (OperationCanceledException) { }
     }
 
+    // Status changes reach status nodes: report only when the queue length changed.
     void ReportDepth()
     {
         int depth;
         lock (_sync) depth = _queue.Count;
+        if (Interlocked.Exchange(ref _reportedDepth, depth) == depth) return;
         Context.SetStatus(depth > 0 ? new NodeStatus(null, null, depth.ToString(System.Globalization.CultureInfo.InvariantCulture)) : NodeStatus.Clear);
     }
 
