@@ -67,6 +67,16 @@ public sealed class ModbusTcpClient : IAsyncDisposable
         await EnsureConnectedAsync(cancellationToken);
     }
 
+    /// <summary>Connects when disconnected and the backoff allows; false when the attempt failed or is not due.</summary>
+    public async Task<bool> TryConnectAsync(CancellationToken cancellationToken = default)
+    {
+        try { await EnsureConnectedAsync(cancellationToken); return true; }
+        catch (ModbusConnectionException) { return false; }
+    }
+
+    /// <summary>Why the last connect or connection failed, or null when connected.</summary>
+    public string? LastError => _lastError;
+
     // ---- typed requests ----
 
     public Task<bool[]> ReadCoilsAsync(ushort address, int quantity, byte? unitId = null, CancellationToken cancellationToken = default) =>
