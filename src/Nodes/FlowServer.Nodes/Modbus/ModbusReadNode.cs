@@ -156,10 +156,12 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>
             Interlocked.Increment(ref _failures);
             var text = $"modbus-read {_client.Endpoint} {Options.DataType} {Options.Address}+{Options.Quantity}: {ModbusNodeSupport.Describe(e)}";
             Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
-            // One report per distinct failure: a device that is down for an hour is one error, not 36 000.
-            if (text != _lastError)
+            // One report per kind of failure: a device that is down for an hour is one error, not
+            // 36 000 (connection messages vary with the backoff countdown, so they share one key).
+            var key = e is ModbusConnectionException ? "connection" : ModbusNodeSupport.Describe(e);
+            if (key != _lastError)
             {
-                _lastError = text;
+                _lastError = key;
                 Context.ReportError(text, request);
             }
             if (Options.EmptyMsgOnFail)
