@@ -111,16 +111,18 @@ public sealed class ModbusClientConfigNode : ConfigNode<ModbusClientOptions>
     async Task KeepConnectedAsync(CancellationToken token)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(Options.ReconnectTimeout / 2, 50, 1000));
+        // Wait first: a device simulated in the same deploy (modbus-server) starts after config nodes,
+        // and a refused first attempt would put the client into backoff for nothing.
         while (!token.IsCancellationRequested)
         {
+            try { await Task.Delay(period, token); }
+            catch (OperationCanceledException) { return; }
             if (Client.State == ModbusConnectionState.Disconnected)
             {
                 try { await Client.TryConnectAsync(token); }
                 catch (OperationCanceledException) { return; }
                 catch (ObjectDisposedException) { return; }
             }
-            try { await Task.Delay(period, token); }
-            catch (OperationCanceledException) { return; }
         }
     }
 
