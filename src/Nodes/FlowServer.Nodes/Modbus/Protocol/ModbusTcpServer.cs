@@ -1,0 +1,164 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace FlowServer.Nodes.Modbus.Protocol;
+
+/// <summary>What a client did on the server: for the simulated device's request output.</summary>
+public sealed record ModbusRequestInfo(EndPoint? Client, byte UnitId, byte Function, ushort Address, ushort Quantity, bool IsWrite, ModbusExceptionCode? Exception);
+
+/// <summary>
+/// A Modbus TCP server over a <see cref="ModbusDataModel"/>. Serves many clients at once, each
+/// connection answering its requests in order, for any unit id. Unknown function codes get
+/// exception 1, addresses outside the tables exception 2, bad quantities or values exception 3.
+/// A connection that sends a malformed MBAP header is closed; the server keeps running.
+/// </summary>
+public sealed class ModbusTcpServer : IAsyncDisposable
+{
+    readonly TcpListener _listener;
+    readonly CancellationTokenSource _stopping = new();
+    readonly List<Task> _connections = [];
+    Task _acceptLoop = Task.CompletedTask;
+    int _clients;
+
+    public ModbusTcpServer(ModbusDataModel model, IPAddress address, int port)
+    {
+        Model = model;
+        _listener = new TcpListener(address, port);
+    }
+
+    public ModbusDataModel Model { get; }
+    /// <summary>Delay before each response, to simulate a slow device.</summary>
+    public TimeSpan ResponseDelay { get; set; }
+    /// <summary>The bound port (useful after binding port 0).</summary>
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int ClientCount => Volatile.Read(ref _clients);
+
+    /// <summary>Raised after every handled request. Handlers run on the connection's task and must be quick.</summary>
+    public event Action<ModbusRequestInfo>? RequestHandled;
+
+    public void Start()
+    {
+        _listener.Start();
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            TcpClient client;
+            try { client = await _listener.AcceptTcpClientAsync(_stopping.Token); }
+            catch (OperationCanceledException) { return; }
+            catch (ObjectDisposedException) { return; }
+            catch (SocketException) { continue; }
+            client.NoDelay = true;
+            lock (_connections)
+            {
+                _connections.RemoveAll(t => t.IsCompleted);
+                _connections.Add(Task.Run(() => ServeAsync(client)));
+            }
+        }
+    }
+
+    async Task ServeAsync(TcpClient client)
+    {
+        Interlocked.Increment(ref _clients);
+        var remote = client.Client.RemoteEndPoint;
+        try
+        {
+            using (client)
+            {
+                var stream = client.GetStream();
+                while (!_stopping.IsCancellationRequested)
+                {
+                    var frame = await ModbusFrame.ReadAsync(stream, _stopping.Token);
+                    if (frame is null) return;
+                    var response = Handle(frame.Pdu, out var info);
+                    if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay, _stopping.Token);
+                    await stream.WriteAsync(new ModbusFrame(frame.TransactionId, frame.UnitId, response).Encode(), _stopping.Token);
+                    RequestHandled?.Invoke(info with { Client = remote, UnitId = frame.UnitId });
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ModbusProtocolException or ObjectDisposedException)
+        {
+            // The client went away or spoke something that is not Modbus TCP: drop only that connection.
+        }
+        finally { Interlocked.Decrement(ref _clients); }
+    }
+
+    /// <summary>Answers one request PDU from the data model (also used directly by tests).</summary>
+    public byte[] Handle(ReadOnlySpan<byte> request, out ModbusRequestInfo info)
+    {
+        var function = request.Length > 0 ? request[0] : (byte)0;
+        ushort address = request.Length >= 3 ? BinaryPrimitives.ReadUInt16BigEndian(request[1..]) : (ushort)0;
+        ushort quantity = request.Length >= 5 ? BinaryPrimitives.ReadUInt16BigEndian(request[3..]) : (ushort)0;
+        var isWrite = function is 5 or 6 or 15 or 16;
+        info = new ModbusRequestInfo(null, 0, function, address, quantity, isWrite, null);
+        try
+        {
+            var response = Execute((ModbusFunction)function, request, address, quantity);
+            if (function is 5 or 6) info = info with { Quantity = 1 };
+            return response;
+        }
+        catch (ModbusException e)
+        {
+            info = info with { Exception = e.Code };
+            return ModbusPdu.ExceptionResponse(function, e.Code);
+        }
+    }
+
+    byte[] Execute(ModbusFunction function, ReadOnlySpan<byte> request, ushort address, ushort quantity)
+    {
+        switch (function)
+        {
+            case ModbusFunction.ReadCoils or ModbusFunction.ReadDiscreteInputs:
+                Require(request.Length == 5 && quantity is >= 1 and <= ModbusLimits.MaxReadBits, function);
+                return ModbusPdu.BitsResponse(function, function == ModbusFunction.ReadCoils
+                    ? Model.ReadCoils(address, quantity) : Model.ReadDiscreteInputs(address, quantity));
+            case ModbusFunction.ReadHoldingRegisters or ModbusFunction.ReadInputRegisters:
+                Require(request.Length == 5 && quantity is >= 1 and <= ModbusLimits.MaxReadRegisters, function);
+                return ModbusPdu.RegistersResponse(function, function == ModbusFunction.ReadHoldingRegisters
+                    ? Model.ReadHoldingRegisters(address, quantity) : Model.ReadInputRegisters(address, quantity));
+            case ModbusFunction.WriteSingleCoil:
+                Require(request.Length == 5 && quantity is 0xFF00 or 0x0000, function);
+                Model.WriteCoils(address, [quantity == 0xFF00]);
+                return request[..5].ToArray();
+            case ModbusFunction.WriteSingleRegister:
+                Require(request.Length == 5, function);
+                Model.WriteHoldingRegisters(address, [quantity]);
+                return request[..5].ToArray();
+            case ModbusFunction.WriteMultipleCoils:
+                Require(request.Length >= 6 && quantity is >= 1 and <= ModbusLimits.MaxWriteBits
+                    && request[5] == (quantity + 7) / 8 && request.Length == 6 + request[5], function);
+                Model.WriteCoils(address, ModbusPdu.UnpackBits(request[6..], quantity));
+                return request[..5].ToArray();
+            case ModbusFunction.WriteMultipleRegisters:
+                Require(request.Length >= 6 && quantity is >= 1 and <= ModbusLimits.MaxWriteRegisters
+                    && request[5] == quantity * 2 && request.Length == 6 + request[5], function);
+                var values = new ushort[quantity];
+                for (var i = 0; i < quantity; i++) values[i] = BinaryPrimitives.ReadUInt16BigEndian(request[(6 + i * 2)..]);
+                Model.WriteHoldingRegisters(address, values);
+                return request[..5].ToArray();
+            default:
+                throw new ModbusException((byte)function, ModbusExceptionCode.IllegalFunction);
+        }
+    }
+
+    static void Require(bool valid, ModbusFunction function)
+    {
+        if (!valid) throw new ModbusException((byte)function, ModbusExceptionCode.IllegalDataValue);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        _stopping.Cancel();
+        _listener.Stop();
+        await _acceptLoop;
+        Task[] open;
+        lock (_connections) open = _connections.ToArray();
+        await Task.WhenAll(open);
+    }
+}

@@ -1,0 +1,232 @@
+using System.Buffers.Binary;
+using System.Text.Json.Nodes;
+using FlowServer.Nodes.Modbus;
+using FlowServer.Nodes.Sdk;
+using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Modbus;
+
+/// <summary>The Modbus nodes in the real runtime, with flows shaped as node-red-contrib-modbus exports them.</summary>
+public sealed class ModbusNodeTests
+{
+    static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
+
+    // As the package's editor exports a client: numbers as strings, serial fields present.
+    static JsonObject Client(int port, int reconnect = 200) => new()
+    {
+        ["id"] = "client1", ["type"] = "modbus-client", ["name"] = "PLC", ["clienttype"] = "tcp",
+        ["bufferCommands"] = true, ["stateLogEnabled"] = false, ["queueLogEnabled"] = false,
+        ["tcpHost"] = "127.0.0.1", ["tcpPort"] = port.ToString(), ["tcpType"] = "DEFAULT",
+        ["serialPort"] = "/dev/ttyUSB", ["serialType"] = "RTU-BUFFERD", ["serialBaudrate"] = "9600",
+        ["serialDatabits"] = "8", ["serialStopbits"] = "1", ["serialParity"] = "none", ["serialConnectionDelay"] = "100",
+        ["unit_id"] = "1", ["commandDelay"] = "1", ["clientTimeout"] = "2000", ["reconnectOnTimeout"] = true,
+        ["reconnectTimeout"] = reconnect.ToString(), ["parallelUnitIdsAllowed"] = true,
+    };
+
+    static JsonObject Read(string dataType, int adr, int quantity, int rateMs, string[][] wires) => new()
+    {
+        ["id"] = "read1", ["type"] = "modbus-read", ["name"] = "Poll", ["topic"] = "line1",
+        ["showStatusActivities"] = false, ["logIOActivities"] = false, ["showErrors"] = false,
+        ["unitid"] = "", ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(),
+        ["rate"] = rateMs.ToString(), ["rateUnit"] = "ms", ["delayOnStart"] = false, ["startDelayTime"] = "",
+        ["server"] = "client1", ["useIOFile"] = false, ["ioFile"] = "", ["useIOForPayload"] = false, ["emptyMsgOnFail"] = false,
+        ["x"] = 100, ["y"] = 100, ["wires"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(wires)),
+    };
+
+    static async Task<NodeStatus> WaitForStatusAsync(FlowTestHarness flow, string nodeId, Func<NodeStatus, bool> match)
+    {
+        var until = DateTime.UtcNow + Long;
+        while (DateTime.UtcNow < until)
+        {
+            var hit = flow.Events.Where(e => e.Topic == "status/" + nodeId).Select(e => e.Data).OfType<NodeStatus>().FirstOrDefault(match);
+            if (hit is not null) return hit;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"no matching status on {nodeId}; seen: {string.Join(" | ", flow.Events.Where(e => e.Topic == "status/" + nodeId).Select(e => e.Data))}");
+    }
+
+    [Fact]
+    public async Task An_imported_client_read_write_flow_reads_and_writes_a_pymodbus_device()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Read("HoldingRegister", 10, 5, 100, [["values"], ["raw"]]),
+            new JsonObject
+            {
+                ["id"] = "write1", ["type"] = "modbus-write", ["name"] = "Setpoints", ["showStatusActivities"] = false, ["showErrors"] = false,
+                ["unitid"] = "", ["dataType"] = "MHoldingRegisters", ["adr"] = "10", ["quantity"] = "3", ["server"] = "client1",
+                ["emptyMsgOnFail"] = false, ["keepMsgProperties"] = false, ["wires"] = new JsonArray(new JsonArray("written"), new JsonArray()),
+            },
+            new { id = "values", type = "test-capture" },
+            new { id = "raw", type = "test-capture" },
+            new { id = "written", type = "test-capture" }));
+
+        var first = await flow.NextAsync("values", Long);
+        var second = await flow.NextAsync("raw", Long);
+        Assert.Equal(new List<object?> { 10.0, 11.0, 12.0, 13.0, 14.0 }, first.Payload);
+        Assert.Equal("line1", first.Topic);
+        var response = Assert.IsType<Dictionary<string, object?>>(first["responseBuffer"]);
+        Assert.Equal(Convert.FromHexString("000A000B000C000D000E"), response["buffer"]);
+        var raw = Assert.IsType<Dictionary<string, object?>>(second.Payload);
+        Assert.Equal(first.Payload, raw["data"]);
+        Assert.Equal(first.Payload, second["values"]);
+
+        await flow.SendAsync("write1", new List<object?> { 700.0, 800.0, 900.0 });
+        var written = await flow.NextAsync("written", Long);
+        Assert.Equal(new List<object?> { 700.0, 800.0, 900.0 }, written.Payload);
+
+        var until = DateTime.UtcNow + Long;
+        object? latest = null;
+        while (DateTime.UtcNow < until)
+        {
+            latest = (await flow.NextAsync("values", Long)).Payload;
+            if (MessageValue.DeepEquals(latest, new List<object?> { 700.0, 800.0, 900.0, 13.0, 14.0 })) break;
+        }
+        Assert.Equal(new List<object?> { 700.0, 800.0, 900.0, 13.0, 14.0 }, latest);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "green" && s.Text!.StartsWith("polling"));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Getter_flex_getter_and_flex_write_follow_the_message()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "Coil", adr = "0", quantity = "6", unitid = "", keepMsgProperties = true, wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "flexget", type = "modbus-flex-getter", server = "client1", wires = new[] { new[] { "flexgot" }, Array.Empty<string>() } },
+            new { id = "flexwrite", type = "modbus-flex-write", server = "client1", wires = new[] { new[] { "flexwritten" }, Array.Empty<string>() } },
+            new { id = "got", type = "test-capture" },
+            new { id = "flexgot", type = "test-capture" },
+            new { id = "flexwritten", type = "test-capture" }));
+
+        var trigger = FlowMessage.WithPayload("go", "t");
+        trigger["parts"] = "kept";
+        await flow.SendAsync("get", trigger);
+        var got = await flow.NextAsync("got", Long);
+        Assert.Equal(new List<object?> { true, false, false, true, false, false }, got.Payload);
+        Assert.Equal("kept", got["parts"]);
+
+        await flow.SendAsync("flexwrite", new Dictionary<string, object?> { ["value"] = new List<object?> { true, true }, ["fc"] = 15.0, ["unitid"] = 1.0, ["address"] = 1.0, ["quantity"] = 2.0 });
+        await flow.NextAsync("flexwritten", Long);
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 1.0, ["unitid"] = 1.0, ["address"] = 0.0, ["quantity"] = 4.0 });
+        Assert.Equal(new List<object?> { true, true, true, true }, (await flow.NextAsync("flexgot", Long)).Payload);
+
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 4.0, ["address"] = 2998.0, ["quantity"] = 5.0 });
+        var error = await flow.WaitForErrorAsync("IllegalDataAddress", Long);
+        Assert.Contains("flexget", error);
+        Assert.Contains("modbus-flex-getter", error);
+    }
+
+    [Fact]
+    public async Task A_device_outage_is_shown_reported_once_and_recovered_from()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Read("InputRegister", 0, 2, 100, [["values"], []]),
+            new { id = "values", type = "test-capture" }));
+        Assert.Equal(new List<object?> { 1000.0, 1001.0 }, (await flow.NextAsync("values", Long)).Payload);
+
+        await device.StopAsync();
+        var error = await flow.WaitForErrorAsync("modbus-read", Long);
+        Assert.StartsWith("read1", error);
+        Assert.Contains($"127.0.0.1:{device.Port}", error);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "red");
+        await Task.Delay(1000); // ~10 failing polls
+        var node = (ModbusReadNode)flow.Runtime.Find("read1")!.Node;
+        Assert.True(node.Failures >= 3, $"failures {node.Failures}");
+        Assert.True(flow.Errors.Count <= 3, "errors are reported per change, not per poll:\n" + string.Join("\n", flow.Errors));
+
+        await device.StartAsync();
+        while (flow.Capture("values").Pending > 0) await flow.NextAsync("values");
+        Assert.Equal(new List<object?> { 1000.0, 1001.0 }, (await flow.NextAsync("values", Long)).Payload);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "green");
+    }
+
+    [Fact]
+    public async Task A_slow_device_makes_polls_skip_cycles_instead_of_piling_up()
+    {
+        await using var device = await PymodbusFixture.StartAsync(readDelay: TimeSpan.FromMilliseconds(300));
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Read("HoldingRegister", 0, 1, 50, [["values"], []]),
+            new { id = "values", type = "test-capture" }));
+
+        await flow.NextAsync("values", Long);
+        await Task.Delay(2000);
+        var node = (ModbusReadNode)flow.Runtime.Find("read1")!.Node;
+        var polls = node.Polls;
+        var skipped = node.SkippedCycles;
+
+        Assert.InRange(polls, 2, 12);         // ≈ 2 s / 300 ms, never 40
+        Assert.True(skipped >= 10, $"skipped {skipped}");
+        await WaitForStatusAsync(flow, "read1", s => s.Text!.Contains("skipped"));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Mbpoll_reads_and_writes_the_modbus_server_node_and_the_flow_sees_it()
+    {
+        var port = FreePort.Next();
+        await using var flow = await StartAsync(Flow(
+            new { id = "srv", type = "modbus-server", name = "Sim", logEnabled = false, hostname = "127.0.0.1", serverPort = port.ToString(),
+                  responseDelay = "0", delayUnit = "ms", coilsBufferSize = "100", holdingBufferSize = "200", inputBufferSize = "200", discreteBufferSize = "100", showErrors = false,
+                  wires = new[] { new[] { "holding" }, new[] { "coils" }, Array.Empty<string>(), Array.Empty<string>(), new[] { "requests" } } },
+            new { id = "holding", type = "test-capture" },
+            new { id = "coils", type = "test-capture" },
+            new { id = "requests", type = "test-capture" }));
+
+        await flow.SendAsync("srv", new Dictionary<string, object?> { ["register"] = "holding", ["address"] = 3.0, ["value"] = new List<object?> { 11.0, 22.0, -1.0 } });
+        await flow.SendAsync("srv", new Dictionary<string, object?> { ["register"] = "input", ["address"] = 0.0, ["value"] = 1234.0, ["disableMsgOutput"] = true });
+        await flow.SendAsync("srv", new Dictionary<string, object?> { ["register"] = "discrete", ["address"] = 5.0, ["value"] = true, ["disableMsgOutput"] = 1.0 });
+        var holding = (byte[])(await flow.NextAsync("holding", Long)).Payload!;
+        Assert.Equal(200, holding.Length);
+        Assert.Equal(22, BinaryPrimitives.ReadUInt16BigEndian(holding.AsSpan(8)));
+
+        Assert.Equal(new[] { 0, 11, 22, 65535 }, await Mbpoll.ReadAsync(port, 4, 2, 4));
+        Assert.Equal(new[] { 1234 }, await Mbpoll.ReadAsync(port, 3, 0, 1));
+        Assert.Equal(new[] { 0, 1 }, await Mbpoll.ReadAsync(port, 1, 4, 2));
+
+        await Mbpoll.WriteAsync(port, 4, 50, 4321);
+        await Mbpoll.WriteAsync(port, 0, 7, 1, 1);
+        var request = (Dictionary<string, object?>)(await flow.NextAsync("requests", Long)).Payload!;
+        Assert.Equal(6.0, request["fc"]);
+        Assert.Equal(50.0, request["address"]);
+        Assert.Equal(15.0, ((Dictionary<string, object?>)(await flow.NextAsync("requests", Long)).Payload!)["fc"]);
+
+        var server = (ModbusServerNode)flow.Runtime.Find("srv")!.Node;
+        Assert.Equal(new ushort[] { 4321 }, server.Model.ReadHoldingRegisters(50, 1));
+        Assert.Equal(new[] { true, true }, server.Model.ReadCoils(7, 2));
+        Assert.Equal(new[] { 0 }, await Mbpoll.ReadAsync(port, 4, 99, 1));
+        var (_, beyond) = await Mbpoll.RunAsync("-m", "tcp", "-p", port.ToString(), "-a", "1", "-t", "4", "-0", "-r", "100", "-c", "1", "-1", "127.0.0.1");
+        Assert.Contains("Illegal data address", beyond);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public void A_serial_client_is_refused_naming_the_field()
+    {
+        var client = Client(502);
+        client["clienttype"] = "simpleser";
+        var errors = Validate(Flow(client));
+        var error = Assert.Single(errors);
+        Assert.Equal("clienttype", error.Field);
+        Assert.Contains("only 'tcp'", error.Text);
+    }
+
+    [Fact]
+    public void Read_options_are_checked_at_deploy()
+    {
+        var read = Read("HoldingRegister", 65530, 10, 0, [[], []]);
+        read["unitid"] = "300";
+        var text = string.Join("\n", Validate(Flow(Client(502), read)).Select(e => e.Text));
+        Assert.Contains("unitid", text);
+        Assert.Contains("quantity", text);
+        Assert.Contains("rate", text);
+    }
+}
