@@ -116,7 +116,6 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
             results.Add(rows.Count - start);
         }
         while (await reader.NextResultAsync(cancellationToken));
-        await reader.CloseAsync(); // statement tags are complete only after the reader is consumed
         // Per-statement tags of a multi-statement command text are only offered here (DbBatch needs statements split up front).
 #pragma warning disable CS0618
         var statements = reader.Statements;
@@ -129,9 +128,18 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
 
     static Dictionary<string, object?> Summary(NpgsqlBatchCommand statement) => new()
     {
-        ["command"] = statement.StatementType.ToString().ToUpperInvariant(),
+        ["command"] = statement.StatementType == StatementType.Other ? FirstKeyword(statement.CommandText) : statement.StatementType.ToString().ToUpperInvariant(),
         ["rowCount"] = (double)statement.Rows,
     };
+
+    // Npgsql names only DML statements; node-pg reports the command tag's first word (CREATE, DROP, …).
+    static string FirstKeyword(string sql)
+    {
+        var text = sql.AsSpan().TrimStart();
+        var end = 0;
+        while (end < text.Length && char.IsLetter(text[end])) end++;
+        return end == 0 ? "OTHER" : text[..end].ToString().ToUpperInvariant();
+    }
 
     async Task SendSplitAsync(NpgsqlDataReader reader, FlowMessage message, CancellationToken cancellationToken)
     {
