@@ -11,13 +11,13 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     [Property("postgreSQLConfig", Required = true, Editor = PropertyEditor.ConfigNode, ConfigType = "postgreSQLConfig", Label = "Server")]
     public string PostgreSqlConfig { get; set; } = "";
 
-    [Property("table", Required = true, Help = "Target table, optionally schema-qualified (schema.table); used exactly as written")]
+    [Property("table", Help = "Target table, optionally schema-qualified (schema.table); used exactly as written")]
     public string Table { get; set; } = "flowserver_history";
 
     [Property("createTable", Editor = PropertyEditor.Checkbox, Label = "Create the table if missing (a hypertable when TimescaleDB is installed)")]
     public bool CreateTable { get; set; } = true;
 
-    [Property("timeColumn", Required = true, Label = "Time column", Help = "timestamptz: msg.timestamp (ms or ISO text) or the arrival time")]
+    [Property("timeColumn", Label = "Time column", Help = "timestamptz: msg.timestamp (ms or ISO text) or the arrival time")]
     public string TimeColumn { get; set; } = "time";
 
     [Property("topicColumn", Label = "Topic column", Help = "text: msg.topic; empty to leave out")]
@@ -53,6 +53,7 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
 
     public override IEnumerable<OptionError> Validate()
     {
+        if (string.IsNullOrWhiteSpace(TimeColumn)) yield return new OptionError("timeColumn", "is required");
         if (string.IsNullOrWhiteSpace(TopicColumn) && string.IsNullOrWhiteSpace(ValueColumn) && string.IsNullOrWhiteSpace(PayloadColumn))
             yield return new OptionError("valueColumn", "at least one of topic, value and payload columns is needed");
         var columns = new[] { TimeColumn, TopicColumn, ValueColumn, PayloadColumn }.Where(c => !string.IsNullOrWhiteSpace(c)).ToList();
@@ -213,7 +214,8 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
                 // The batch stays: after reconnecting, the offset in the database says which of it is already there.
                 var wasConnected = _connected;
                 _connected = false;
-                if (e is NpgsqlException and not PostgresException) _server!.DataSource.Clear();
+                // A dead server leaves every idle pooled connection dead too; a data error does not.
+                if (e is NpgsqlException and not PostgresException || e is PostgresException { SqlState: ['0', '8', ..] or ['5', '7', ..] }) _server!.DataSource.Clear();
                 var text = e is PostgresException pg ? $"{pg.MessageText} (SQLSTATE {pg.SqlState})" : e.Message;
                 if (wasConnected || text != _lastError) Context.ReportError($"postgresql-historian '{Context.NodeName ?? Context.NodeId}': {text}; {buffer.Pending} messages kept in the buffer", null, e);
                 _lastError = text;

@@ -83,7 +83,7 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
         }
         catch (PostgresException e)
         {
-            if (e.SqlState is "57P01" or "57P02" or "57P03") server.DataSource.Clear(); // server shutting down: pooled connections are dead
+            if (e.SqlState is ['0', '8', ..] or ['5', '7', ..]) server.DataSource.Clear(); // server shutting down: pooled connections are dead
             Context.SetStatus(NodeStatus.Failed(e.SqlState));
             throw new FlowNodeException($"{Describe()}: {e.MessageText} (SQLSTATE {e.SqlState}) in query: {Shorten(sql)}");
         }
