@@ -201,6 +201,31 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     }
 
     [Fact]
+    public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using (var first = await StartAsync(name, Historian()))
+        {
+            for (var i = 0; i < 2000; i++) await first.SendAsync("h", (double)i, "t");
+            await WaitForRowsAsync(db, 2000, first);
+            await WaitUntilAsync(() => Node(first).BufferedMessages == 0, "the buffer did not empty");
+        }
+        // As if the process died between the database commit and recording it locally.
+        var rewound = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(rewound, 1000);
+        File.WriteAllBytes(Path.Combine(_bufferDirectory.Path, "committed"), rewound);
+
+        await using var second = await StartAsync(name, Historian());
+        for (var i = 2000; i < 2010; i++) await second.SendAsync("h", (double)i, "t");
+        await WaitForRowsAsync(db, 2010, second);
+        await Task.Delay(500);
+
+        await AssertEveryValueOnceAsync(db, 2010);
+        second.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task A_full_buffer_holds_senders_back_instead_of_dropping()
     {
         var (name, db) = await postgres.CreateDatabaseAsync();
