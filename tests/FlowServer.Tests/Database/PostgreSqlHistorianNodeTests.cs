@@ -1,0 +1,259 @@
+using System.Text.Json.Nodes;
+using FlowServer.Nodes.Database;
+using FlowServer.Nodes.Sdk;
+using FlowServer.Runtime;
+using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
+using Npgsql;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Database;
+
+public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : IClassFixture<PostgresServer>, IDisposable
+{
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(120);
+    readonly TempDirectory _bufferDirectory = new("flowserver-historian-test");
+
+    public void Dispose() => _bufferDirectory.Dispose();
+
+    JsonObject Historian(int batchSize = 1000, int flushInterval = 100, long maxBufferMessages = 10_000_000) => new()
+    {
+        ["id"] = "h",
+        ["type"] = "postgresql-historian",
+        ["name"] = "History",
+        ["postgreSQLConfig"] = "pg",
+        ["table"] = "history",
+        ["createTable"] = true,
+        ["batchSize"] = batchSize,
+        ["flushInterval"] = flushInterval,
+        ["bufferDir"] = _bufferDirectory.Path,
+        ["maxBufferMessages"] = maxBufferMessages,
+        ["wires"] = new JsonArray(),
+    };
+
+    Task<FlowTestHarness> StartAsync(string database, JsonObject historian, RuntimeOptions? options = null) =>
+        FlowTestHarness.StartAsync(Flow(postgres.ConfigNode(database), historian), options);
+
+    static PostgreSqlHistorianNode Node(FlowTestHarness flow) => (PostgreSqlHistorianNode)flow.Runtime.Find("h")!.Node;
+
+    static async Task<long> CountAsync(NpgsqlDataSource db)
+    {
+        try { return (long)(await db.CreateCommand("SELECT count(*) FROM history").ExecuteScalarAsync())!; }
+        catch (PostgresException e) when (e.SqlState == "42P01") { return 0; } // not created yet
+        catch (NpgsqlException) { db.Clear(); return 0; } // a pooled connection from before a server restart
+    }
+
+    static async Task WaitForRowsAsync(NpgsqlDataSource db, long expected, FlowTestHarness? flow = null)
+    {
+        var until = DateTime.UtcNow + Wait;
+        long count = 0;
+        while (DateTime.UtcNow < until)
+        {
+            count = await CountAsync(db);
+            if (count >= expected) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{count} of {expected} rows after {Wait.TotalSeconds} s; errors: {string.Join(" | ", flow?.Errors ?? [])}");
+    }
+
+    static async Task AssertEveryValueOnceAsync(NpgsqlDataSource db, int count)
+    {
+        await using var command = db.CreateCommand("SELECT count(*), count(DISTINCT value), sum(value), min(value), max(value) FROM history");
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        Assert.Equal(count, reader.GetInt64(0));
+        Assert.Equal(count, reader.GetInt64(1));
+        Assert.Equal((double)count * (count - 1) / 2, reader.GetDouble(2));
+        Assert.Equal(0, reader.GetDouble(3));
+        Assert.Equal(count - 1, reader.GetDouble(4));
+    }
+
+    static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var until = DateTime.UtcNow + Wait;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException(what);
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task A_hundred_thousand_messages_arrive_intact()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using var flow = await StartAsync(name, Historian(batchSize: 5000));
+
+        const int count = 100_000;
+        for (var i = 0; i < count; i++) await flow.SendAsync("h", (double)i, $"plant/line{i % 10}/temperature");
+        await WaitForRowsAsync(db, count, flow);
+
+        await AssertEveryValueOnceAsync(db, count);
+        Assert.Equal(10_000L, await db.CreateCommand("SELECT count(*) FROM history WHERE topic = 'plant/line3/temperature'").ExecuteScalarAsync());
+        Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM history WHERE payload IS NOT NULL").ExecuteScalarAsync());
+        await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Columns_are_mapped_and_non_numeric_payloads_stored_as_json_with_their_timestamp()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        var historian = Historian();
+        historian["table"] = "public.readings";
+        historian["timeColumn"] = "ts";
+        historian["topicColumn"] = "tag";
+        historian["valueColumn"] = "val";
+        historian["payloadColumn"] = "doc";
+        await using var flow = await StartAsync(name, historian);
+
+        var withTime = FlowMessage.WithPayload(new Dictionary<string, object?> { ["state"] = "running", ["speed"] = 3.5 }, "line/1/state");
+        withTime["timestamp"] = 1_700_000_000_123.0;
+        await flow.SendAsync("h", withTime);
+        await flow.SendAsync("h", "12.5", "line/1/numeric-text");
+        await flow.SendAsync("h", true, "line/1/flag");
+        var until = DateTime.UtcNow + Wait;
+        while ((long)(await db.CreateCommand("SELECT count(*) FROM information_schema.tables WHERE table_name = 'readings'").ExecuteScalarAsync())! == 0
+               || (long)(await db.CreateCommand("SELECT count(*) FROM readings").ExecuteScalarAsync())! < 3)
+        {
+            Assert.True(DateTime.UtcNow < until, "rows did not arrive");
+            await Task.Delay(100);
+        }
+
+        await using var command = db.CreateCommand("SELECT ts, tag, val, doc::text FROM readings ORDER BY tag");
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(DateTime Time, string Tag, double? Value, string? Doc)>();
+        while (await reader.ReadAsync())
+            rows.Add((reader.GetDateTime(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetDouble(2), reader.IsDBNull(3) ? null : reader.GetString(3)));
+        Assert.Equal(("line/1/flag", 1.0, (string?)null), (rows[0].Tag, rows[0].Value, rows[0].Doc));
+        Assert.Equal(("line/1/numeric-text", 12.5, (string?)null), (rows[1].Tag, rows[1].Value, rows[1].Doc));
+        Assert.Equal("line/1/state", rows[2].Tag);
+        Assert.Null(rows[2].Value);
+        Assert.Equal("{\"speed\": 3.5, \"state\": \"running\"}", rows[2].Doc);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123).UtcDateTime, rows[2].Time);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_database_outage_mid_stream_loses_and_duplicates_nothing()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using var flow = await StartAsync(name, Historian(batchSize: 500, flushInterval: 50));
+        const int count = 30_000;
+
+        for (var i = 0; i < 10_000; i++) await flow.SendAsync("h", (double)i, "t");
+        await postgres.Server.StopAsync();
+        try
+        {
+            for (var i = 10_000; i < 20_000; i++) await flow.SendAsync("h", (double)i, "t");
+            await WaitUntilAsync(() => !Node(flow).Connected, "the historian did not notice the outage");
+            await WaitUntilAsync(() => Node(flow).BufferedMessages > 0, "nothing was buffered");
+            await WaitUntilAsync(() => flow.Events.Any(e => e.Topic == "status/h" && e.Data is NodeStatus { Fill: "red" } status && status.Text!.StartsWith("disconnected: ")),
+                "the status did not show the outage with the buffer level");
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        for (var i = 20_000; i < count; i++) await flow.SendAsync("h", (double)i, "t");
+        await WaitForRowsAsync(db, count, flow);
+
+        await AssertEveryValueOnceAsync(db, count);
+        await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
+        Assert.NotEmpty(flow.Errors); // the outage was reported
+    }
+
+    [Fact]
+    public async Task Rows_buffered_when_the_runtime_stops_are_written_by_the_next_runtime()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using (var first = await StartAsync(name, Historian()))
+        {
+            for (var i = 0; i < 3000; i++) await first.SendAsync("h", (double)i, "t");
+            await WaitForRowsAsync(db, 3000, first);
+            await postgres.Server.StopAsync();
+            try
+            {
+                for (var i = 3000; i < 8000; i++) await first.SendAsync("h", (double)i, "t");
+                await WaitUntilAsync(() => !Node(first).Connected, "the historian did not notice the outage");
+            }
+            catch
+            {
+                await postgres.Server.StartAgainAsync();
+                throw;
+            }
+        } // stops the runtime while the database is down: 5000 rows stay in the buffer
+        Assert.NotEmpty(Directory.GetFiles(_bufferDirectory.Path, "*.log"));
+        await postgres.Server.StartAgainAsync();
+
+        await using var second = await StartAsync(name, Historian());
+        await WaitForRowsAsync(db, 8000, second);
+
+        await AssertEveryValueOnceAsync(db, 8000);
+        await Task.Delay(500); // nothing more may arrive
+        Assert.Equal(8000, await CountAsync(db));
+        second.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using (var first = await StartAsync(name, Historian()))
+        {
+            for (var i = 0; i < 2000; i++) await first.SendAsync("h", (double)i, "t");
+            await WaitForRowsAsync(db, 2000, first);
+            await WaitUntilAsync(() => Node(first).BufferedMessages == 0, "the buffer did not empty");
+        }
+        // As if the process died between the database commit and recording it locally.
+        var rewound = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(rewound, 1000);
+        File.WriteAllBytes(Path.Combine(_bufferDirectory.Path, "committed"), rewound);
+
+        await using var second = await StartAsync(name, Historian());
+        for (var i = 2000; i < 2010; i++) await second.SendAsync("h", (double)i, "t");
+        await WaitForRowsAsync(db, 2010, second);
+        await Task.Delay(500);
+
+        await AssertEveryValueOnceAsync(db, 2010);
+        second.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_full_buffer_holds_senders_back_instead_of_dropping()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using var flow = await StartAsync(name, Historian(batchSize: 50, maxBufferMessages: 100), new RuntimeOptions { DefaultQueueCapacity = 10 });
+        await flow.SendAsync("h", -1.0, "warm-up");
+        await WaitForRowsAsync(db, 1, flow);
+        await db.CreateCommand("DELETE FROM history").ExecuteNonQueryAsync();
+
+        Task sending;
+        await postgres.Server.StopAsync();
+        try
+        {
+            sending = Task.Run(async () => { for (var i = 0; i < 300; i++) await flow.SendAsync("h", (double)i, "t"); });
+            await WaitUntilAsync(() => Node(flow).BufferedMessages >= 100, "the buffer did not fill");
+            await Task.Delay(1000);
+
+            Assert.False(sending.IsCompleted);
+            Assert.Equal(100, Node(flow).BufferedMessages);
+            Assert.Equal(0, flow.Runtime.Find("h")!.Dropped);
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        await sending.WaitAsync(Wait);
+        await WaitForRowsAsync(db, 300, flow);
+
+        await AssertEveryValueOnceAsync(db, 300);
+    }
+}
