@@ -3,7 +3,7 @@ using FlowServer.Runtime;
 using FlowServer.Testing;
 using Xunit;
 
-namespace FlowServer.Tests.Catalog;
+namespace FlowServer.Tests.CatalogChecks;
 
 /// <summary>Checks that hold for every registered node type.</summary>
 public sealed class CatalogTests

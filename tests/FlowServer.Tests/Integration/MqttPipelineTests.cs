@@ -24,7 +24,7 @@ public sealed class MqttPipelineTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _mosquitto = await MosquittoFixture.StartAsync();
+        _mosquitto = await MosquittoFixture.StartNewAsync();
         _server = await FlowServerInstance.StartAsync();
     }
 
