@@ -41,6 +41,8 @@ public sealed class CatalogTests
         var info = Info(type);
         var errors = new List<FlowServer.Nodes.Sdk.OptionError>();
         info.Binder.Bind(new JsonObject { ["id"] = "n", ["type"] = type }, null, errors);
+        // A static link call must name its target, which no default can do.
+        if (type == "link call") errors.RemoveAll(e => e.Field == "links");
         Assert.All(errors, e => Assert.True(
             info.Descriptor.Properties.Any(p => p.Name == e.Field && p.Required) && e.Message == "is required",
             $"{type}: default options are invalid: {e.Field} {e.Message}"));
@@ -62,8 +64,10 @@ public sealed class CatalogTests
                 flow.Add(MinimalConfig(p.ConfigType));
                 node[p.Name] = "cfg-" + p.ConfigType;
             }
-            else node[p.Name] = p.ValueType == "number" ? 1 : p.Choices is { Count: > 0 } choices ? choices[0] : "x";
+            else node[p.Name] = SampleValue(p, "x");
         }
+        // A static link call needs a target node, which no default can name; the dynamic mode needs none.
+        if (type == "link call") node["linkType"] = "dynamic";
         var started = DateTime.UtcNow;
         await using (var harness = await FlowTestHarness.StartAsync(flow.ToJsonString(), new RuntimeOptions { StopDeadline = TimeSpan.FromSeconds(3) }))
             Assert.NotNull(harness.Runtime.Find("n"));
@@ -74,9 +78,21 @@ public sealed class CatalogTests
     {
         var config = new JsonObject { ["id"] = "cfg-" + type, ["type"] = type };
         foreach (var p in Info(type).Descriptor.Properties.Where(p => p.Required))
-            config[p.Name] = p.ValueType == "number" ? 1 : "127.0.0.1";
+            config[p.Name] = SampleValue(p, "127.0.0.1");
         return config;
     }
+
+    /// <summary>
+    /// A valid value for a required field: its non-empty default, else its first choice, else a number
+    /// distinct from the other sampled numbers (ranges such as minin/maxin must differ).
+    /// </summary>
+    static JsonNode SampleValue(FlowServer.Nodes.Sdk.PropertyDescriptor p, string text) =>
+        (p.Default is { } d && d.ToJsonString() != "\"\"" ? d.DeepClone() : null)
+        ?? (p.Choices is { Count: > 0 } choices ? JsonValue.Create(choices[0])
+        : p.ValueType == "number" ? JsonValue.Create(Math.Max(p.Min ?? 0, 0) + Interlocked.Increment(ref _sampleNumber))
+        : JsonValue.Create(text));
+
+    static int _sampleNumber;
 
     [Fact]
     public void Every_example_flow_compiles()
