@@ -66,6 +66,11 @@ public sealed class BuiltInBroker(BuiltInBrokerOptions options, ILogger<BuiltInB
         var serverOptions = builder.Build();
 
         var server = new MqttServerFactory().CreateMqttServer(serverOptions);
+        server.ValidatingConnectionAsync += e =>
+        {
+            if (string.IsNullOrEmpty(e.ClientId)) AssignClientId(e);
+            return Task.CompletedTask;
+        };
         server.ApplicationMessageEnqueuedOrDroppedAsync += e =>
         {
             if (e.IsDropped)
@@ -104,6 +109,23 @@ public sealed class BuiltInBroker(BuiltInBrokerOptions options, ILogger<BuiltInB
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None);
+
+    static readonly System.Reflection.FieldInfo? ConnectPacketField = typeof(ValidatingConnectionEventArgs)
+        .GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+        .FirstOrDefault(f => f.FieldType == typeof(MQTTnet.Packets.MqttConnectPacket));
+
+    /// <summary>
+    /// MQTT 3.1.1 and 5 let a client connect with an empty client id and have the broker assign
+    /// one; mosquitto_sub and mosquitto_pub do so by default. MQTTnet assigns
+    /// <c>AssignedClientIdentifier</c> only for MQTT 5 and refuses 3.1.1 clients, so the id is
+    /// written into the CONNECT packet, which MQTTnet does not expose publicly.
+    /// </summary>
+    static void AssignClientId(ValidatingConnectionEventArgs e)
+    {
+        var id = "auto-" + Guid.NewGuid().ToString("N");
+        e.AssignedClientIdentifier = id;
+        if (ConnectPacketField?.GetValue(e) is MQTTnet.Packets.MqttConnectPacket packet) packet.ClientId = id;
+    }
 
     static bool IsAddressInUse(Exception? e)
     {

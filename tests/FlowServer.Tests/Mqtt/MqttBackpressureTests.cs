@@ -149,6 +149,29 @@ public sealed class MqttBackpressureTests
     }
 
     [Fact]
+    public async Task Mosquitto_command_line_clients_without_a_client_id_work_with_the_built_in_broker()
+    {
+        await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+
+        // mosquitto_sub/pub send an empty client id and let the broker assign one.
+        using var sub = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mosquitto_sub",
+            ["-h", "127.0.0.1", "-p", broker.Port.ToString(), "-t", "uns/#", "-C", "1", "-W", "20", "-v"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var output = sub.StandardOutput.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!output.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            using var pub = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mosquitto_pub",
+                ["-h", "127.0.0.1", "-p", broker.Port.ToString(), "-t", "uns/line1", "-m", "42"]) { RedirectStandardError = true })!;
+            await pub.WaitForExitAsync();
+            Assert.True(pub.ExitCode == 0, await pub.StandardError.ReadToEndAsync());
+            await Task.WhenAny(output, Task.Delay(200));
+        }
+        await sub.WaitForExitAsync();
+        Assert.Equal("uns/line1 42", (await output).Trim());
+    }
+
+    [Fact]
     public async Task The_built_in_broker_is_registered_as_a_hosted_service_unless_disabled()
     {
         var services = new ServiceCollection();
