@@ -16,7 +16,7 @@ public sealed class MosquittoFixture : IAsyncDisposable
     readonly StringBuilder _output = new();
     Process? _process;
 
-    MosquittoFixture(int port)
+    MosquittoFixture(int port, string extraConfig)
     {
         Port = port;
         ConfigPath = System.IO.Path.Combine(_directory.Path, "mosquitto.conf");
@@ -31,6 +31,7 @@ public sealed class MosquittoFixture : IAsyncDisposable
             log_type error
             log_type warning
             {(Environment.UserName == "root" ? "user root" : "")}
+            {extraConfig}
             """;
         File.WriteAllText(ConfigPath, config);
     }
@@ -41,12 +42,16 @@ public sealed class MosquittoFixture : IAsyncDisposable
     /// <summary>What Mosquitto printed so far (errors and warnings), for failure messages.</summary>
     public string Output { get { lock (_output) return _output.ToString(); } }
 
-    /// <summary>Starts Mosquitto on a free port and waits until it accepts connections.</summary>
-    public static async Task<MosquittoFixture> StartNewAsync()
+    /// <summary>
+    /// Starts Mosquitto on a free port and waits until it accepts connections.
+    /// <paramref name="extraConfig"/> is appended to the config and applies to the listener
+    /// (e.g. <c>cafile</c>/<c>certfile</c>/<c>keyfile</c> for TLS).
+    /// </summary>
+    public static async Task<MosquittoFixture> StartNewAsync(string extraConfig = "")
     {
         if (!File.Exists(Executable))
             throw new InvalidOperationException($"Mosquitto is not installed ({Executable} is missing). Run scripts/test.sh, which installs the test dependencies, or `apt-get install mosquitto`.");
-        var fixture = new MosquittoFixture(FreePort.Next());
+        var fixture = new MosquittoFixture(FreePort.Next(), extraConfig);
         await fixture.StartAsync();
         return fixture;
     }

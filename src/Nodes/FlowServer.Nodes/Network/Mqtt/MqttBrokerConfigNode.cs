@@ -18,11 +18,10 @@ public sealed class MqttBrokerOptions : NodeOptions
     [Property("clientid", Label = "Client ID", Help = "Empty for a generated id")]
     public string ClientId { get; set; } = "";
 
-    [Property("usetls", Editor = PropertyEditor.Checkbox, Label = "Use TLS", Help = "The broker's certificate is checked against the system's trusted roots")]
+    [Property("usetls", Editor = PropertyEditor.Checkbox, Label = "Use TLS", Help = "Without a TLS configuration the broker's certificate is checked against the system's trusted roots")]
     public bool UseTls { get; set; }
 
-    // Kept so Node-RED flows round-trip; certificates from a tls-config node are not applied yet.
-    [Property("tls", Editor = PropertyEditor.Hidden, Help = "Id of a tls-config node (not applied yet: system trust is used)")]
+    [Property("tls", Editor = PropertyEditor.ConfigNode, ConfigType = "tls-config", Label = "TLS configuration", Help = "CA, client certificate and verification settings used when Use TLS is on")]
     public string Tls { get; set; } = "";
 
     [Property("protocolVersion", Editor = PropertyEditor.Select, Choices = ["3", "4", "5"], Label = "Protocol", Help = "3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5")]
@@ -39,6 +38,42 @@ public sealed class MqttBrokerOptions : NodeOptions
 
     [Property("autoConnect", Editor = PropertyEditor.Checkbox, Label = "Connect automatically", Help = "When off, the connection opens on first use")]
     public bool AutoConnect { get; set; } = true;
+
+    [Property("birthTopic", Label = "Birth topic", Help = "Published on every (re)connect; empty for none")]
+    public string BirthTopic { get; set; } = "";
+
+    [Property("birthQos", Editor = PropertyEditor.Select, Choices = ["0", "1", "2"], Label = "Birth QoS")]
+    public int BirthQos { get; set; }
+
+    [Property("birthRetain", Editor = PropertyEditor.Checkbox, Label = "Retain birth message")]
+    public bool BirthRetain { get; set; }
+
+    [Property("birthPayload", Label = "Birth payload")]
+    public string BirthPayload { get; set; } = "";
+
+    [Property("closeTopic", Label = "Close topic", Help = "Published before a clean disconnect (stop or redeploy); empty for none")]
+    public string CloseTopic { get; set; } = "";
+
+    [Property("closeQos", Editor = PropertyEditor.Select, Choices = ["0", "1", "2"], Label = "Close QoS")]
+    public int CloseQos { get; set; }
+
+    [Property("closeRetain", Editor = PropertyEditor.Checkbox, Label = "Retain close message")]
+    public bool CloseRetain { get; set; }
+
+    [Property("closePayload", Label = "Close payload")]
+    public string ClosePayload { get; set; } = "";
+
+    [Property("willTopic", Label = "Will topic", Help = "The broker publishes this when the connection is lost without a clean disconnect; empty for none")]
+    public string WillTopic { get; set; } = "";
+
+    [Property("willQos", Editor = PropertyEditor.Select, Choices = ["0", "1", "2"], Label = "Will QoS")]
+    public int WillQos { get; set; }
+
+    [Property("willRetain", Editor = PropertyEditor.Checkbox, Label = "Retain will message")]
+    public bool WillRetain { get; set; }
+
+    [Property("willPayload", Label = "Will payload")]
+    public string WillPayload { get; set; } = "";
 
     [Credential("user", Label = "Username")]
     public string? User { get; set; }
@@ -72,6 +107,11 @@ public sealed record MqttSubscription(
     wait for the connection instead of being dropped.
 
     An empty *client ID* gets a generated one. *protocolVersion* is 3 (MQTT 3.1), 4 (3.1.1) or 5.
+
+    *Use TLS* encrypts the connection; a `tls-config` node gives the CA to trust, a client
+    certificate and whether to verify the server. The *birth* message is published on every
+    connect, the *close* message before a clean disconnect (stop or redeploy), and the *will*
+    message is left with the broker, which publishes it if the connection dies.
     """)]
 public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
 {
@@ -111,7 +151,10 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
             .WithTimeout(ConnectTimeout);
         if (Options.ProtocolVersion == 5 && Options.SessionExpiry > 0) builder.WithSessionExpiryInterval(Options.SessionExpiry);
         if (!string.IsNullOrEmpty(Options.User)) builder.WithCredentials(Options.User, Options.Password ?? "");
-        if (Options.UseTls) builder.WithTlsOptions(tls => tls.UseTls());
+        if (Options.UseTls) builder.WithTlsOptions(ConfigureTls);
+        if (!string.IsNullOrEmpty(Options.WillTopic))
+            builder.WithWillTopic(Options.WillTopic).WithWillPayload(Options.WillPayload)
+                .WithWillQualityOfServiceLevel((MqttQualityOfServiceLevel)Options.WillQos).WithWillRetain(Options.WillRetain);
         _clientOptions = builder.Build();
 
         _client = new MqttClientFactory().CreateMqttClient();
@@ -119,6 +162,28 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
         _client.DisconnectedAsync += OnDisconnectedAsync;
         if (Options.AutoConnect) EnsureConnecting();
         return Task.CompletedTask;
+    }
+
+    void ConfigureTls(MqttClientTlsOptionsBuilder tls)
+    {
+        tls.UseTls();
+        if (string.IsNullOrEmpty(Options.Tls)) return;
+        var settings = Context.GetConfigNode<TlsConfigNode>(Options.Tls).Settings;
+        var validate = settings.CreateServerValidator();
+        tls.WithTargetHost(string.IsNullOrEmpty(settings.ServerName) ? Options.Broker : settings.ServerName)
+            .WithCertificateValidationHandler(e => validate(e.Certificate, e.Chain, e.SslPolicyErrors));
+        if (settings.LoadClientCertificate() is { } certificate) tls.WithClientCertificates([certificate]);
+        if (!string.IsNullOrEmpty(settings.AlpnProtocol)) tls.WithApplicationProtocols([new System.Net.Security.SslApplicationProtocol(settings.AlpnProtocol)]);
+    }
+
+    // Birth and close messages, as Node-RED's broker node sends them: plain payload text.
+    async Task PublishAnnouncementAsync(string topic, string payload, int qos, bool retain, CancellationToken token)
+    {
+        if (string.IsNullOrEmpty(topic)) return;
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)qos).WithRetainFlag(retain).Build();
+        try { await _client!.PublishAsync(message, token); }
+        catch (Exception e) when (e is not OperationCanceledException) { Context.Warn($"could not publish to '{topic}': {Reason(e)}"); }
     }
 
     /// <summary>
@@ -222,6 +287,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
                 try
                 {
                     await _client.ConnectAsync(_clientOptions!, token);
+                    await PublishAnnouncementAsync(Options.BirthTopic, Options.BirthPayload, Options.BirthQos, Options.BirthRetain, token);
                     await SendSubscribeAsync(null, token);
                 }
                 catch (OperationCanceledException) when (token.IsCancellationRequested) { return; }
@@ -336,7 +402,12 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
         }
         if (_client is not null)
         {
-            if (_client.IsConnected) await SafeDisconnectAsync();
+            if (_client.IsConnected)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await PublishAnnouncementAsync(Options.CloseTopic, Options.ClosePayload, Options.CloseQos, Options.CloseRetain, timeout.Token);
+                await SafeDisconnectAsync();
+            }
             _client.Dispose();
         }
         _loopCancel?.Dispose();
