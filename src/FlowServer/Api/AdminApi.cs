@@ -13,7 +13,12 @@ namespace FlowServer.Api;
 /// </summary>
 public static class AdminApi
 {
-    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+    // Relaxed escaping: error texts read as written (quotes, °C), as Node-RED sends them; responses are JSON, never HTML.
+    static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static IEndpointRouteBuilder MapFlowApi(this IEndpointRouteBuilder app)
     {

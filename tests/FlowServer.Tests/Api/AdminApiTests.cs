@@ -67,7 +67,9 @@ public sealed class AdminApiTests
         var response = await server.DeployAsync(bad);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("unknown node type 'mystery'", text); // readable as sent, not \u0027-escaped
+        var body = JsonNode.Parse(text)!;
         var errors = body["errors"]!.AsArray();
         Assert.Contains(errors, e => e!["id"]!.GetValue<string>() == "x1" && e["field"]!.GetValue<string>() == "type" && e["name"]!.GetValue<string>() == "What");
         Assert.Contains(errors, e => e!["id"]!.GetValue<string>() == "i1" && e["field"]!.GetValue<string>() == "repeat");
