@@ -1,35 +1,188 @@
 // End-to-end throughput of the postgresql-historian node against single-row INSERTs, on a
-// throwaway PostgreSQL (the test fixture). Usage: dotnet run -c Release -- [rows] [runs]
+// throwaway PostgreSQL and Mosquitto (the test fixtures). Usage: dotnet run -c Release -- [rows] [runs]
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json.Nodes;
 using FlowServer.Nodes.Database;
 using FlowServer.Testing;
 using FlowServer.Testing.Fixtures;
+using MQTTnet;
+using MQTTnet.Protocol;
 using Npgsql;
 
 var rows = args.Length > 0 ? int.Parse(args[0]) : 200_000;
 var runs = args.Length > 1 ? int.Parse(args[1]) : 5;
 var insertRows = Math.Min(rows, 20_000); // single-row INSERTs are slow; fewer rows give the same rate
+// QoS of the MQTT leg (publisher and mqtt in): 1 (default, nothing may be lost) or 0.
+var qos = int.Parse(Environment.GetEnvironmentVariable("BENCH_QOS") ?? "1");
+Qos.Level = qos;
 
 await using var server = await PostgresFixture.StartAsync();
-Console.WriteLine($"PostgreSQL on port {server.Port}; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
+await using var mosquitto = await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "");
+Console.WriteLine($"PostgreSQL on port {server.Port}, Mosquitto on {mosquitto.Port}; MQTT QoS {qos}; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
 
+var mqttAlone = new List<double>();
+var mqttHistorian = new List<double>();
+var mqttNodeInserts = new List<double>();
 var historian = new List<double>();
 var nodeInserts = new List<double>();
 var rawInserts = new List<double>();
 for (var run = 1; run <= runs; run++)
 {
+    mqttAlone.Add(await MqttAloneAsync(mosquitto, rows));
+    mqttHistorian.Add(await MqttHistorianAsync(server, mosquitto, rows));
+    mqttNodeInserts.Add(await MqttNodeInsertsAsync(server, mosquitto, insertRows));
     historian.Add(await HistorianAsync(server, rows));
     nodeInserts.Add(await NodeInsertsAsync(server, insertRows));
     rawInserts.Add(await RawInsertsAsync(server, insertRows));
-    Console.WriteLine($"run {run}: historian {historian[^1]:N0} rows/s · postgresql node INSERT {nodeInserts[^1]:N0} rows/s · Npgsql INSERT {rawInserts[^1]:N0} rows/s");
+    Console.WriteLine($"run {run}: MQTT alone (publisher → Mosquitto → MQTTnet subscriber) {mqttAlone[^1]:N0} msgs/s · MQTT → historian {mqttHistorian[^1]:N0} rows/s · MQTT → postgresql node INSERT {mqttNodeInserts[^1]:N0} rows/s · " +
+        $"inbox → historian {historian[^1]:N0} rows/s · inbox → postgresql node INSERT {nodeInserts[^1]:N0} rows/s · Npgsql INSERT {rawInserts[^1]:N0} rows/s");
 }
-Console.WriteLine($"median: historian {Median(historian):N0} rows/s · postgresql node INSERT {Median(nodeInserts):N0} rows/s · Npgsql INSERT {Median(rawInserts):N0} rows/s");
+Console.WriteLine($"median: MQTT alone {Median(mqttAlone):N0} msgs/s · MQTT → historian {Median(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Median(mqttNodeInserts):N0} rows/s · " +
+    $"inbox → historian {Median(historian):N0} rows/s · inbox → postgresql node INSERT {Median(nodeInserts):N0} rows/s · Npgsql INSERT {Median(rawInserts):N0} rows/s");
+Console.WriteLine($"ratio MQTT → historian / MQTT → INSERT: {Median(mqttHistorian) / Median(mqttNodeInserts):0.0}×");
 
 static double Median(List<double> values)
 {
     var sorted = values.Order().ToList();
     return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+}
+
+static JsonObject Broker(MosquittoFixture mosquitto) => new()
+{
+    ["id"] = "mb", ["type"] = "mqtt-broker", ["broker"] = "127.0.0.1", ["port"] = mosquitto.Port, ["keepalive"] = 30,
+};
+
+static JsonObject MqttIn(string target) => new()
+{
+    ["id"] = "in", ["type"] = "mqtt in", ["topic"] = "plant/#", ["qos"] = Qos.Level.ToString(), ["datatype"] = "auto-detect", ["broker"] = "mb",
+    ["wires"] = new JsonArray { new JsonArray { target } },
+};
+
+// Publishes every reading with QoS 1 from an independent client, keeping a window of 100
+// unacknowledged publishes in flight (as a PLC gateway would), so the publisher is not the limit.
+static async Task PublishAsync(MosquittoFixture mosquitto, int count)
+{
+    using var client = new MqttClientFactory().CreateMqttClient();
+    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port)
+        .WithClientId("bench-publisher-" + Guid.NewGuid().ToString("N")[..8]).Build();
+    ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 256 * 1024; // the 8 KiB default stalls high rates
+    await client.ConnectAsync(options);
+    using var window = new SemaphoreSlim(100);
+    var pending = new List<Task>(count);
+    for (var i = 0; i < count; i++)
+    {
+        await window.WaitAsync();
+        var message = new MqttApplicationMessageBuilder().WithTopic($"plant/line{i % 10}/temperature")
+            .WithPayload(Encoding.ASCII.GetBytes(i.ToString())).WithQualityOfServiceLevel((MqttQualityOfServiceLevel)Qos.Level).Build();
+        pending.Add(PublishOneAsync(client, message, window));
+    }
+    await Task.WhenAll(pending);
+    await client.DisconnectAsync();
+
+    static async Task PublishOneAsync(IMqttClient client, MqttApplicationMessage message, SemaphoreSlim window)
+    {
+        try
+        {
+            var result = await client.PublishAsync(message);
+            if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
+                throw new InvalidOperationException($"publish failed: {result.ReasonCode}");
+        }
+        finally { window.Release(); }
+    }
+}
+
+// The ceiling of the MQTT leg on this machine: the same publisher and broker, and a bare
+// MQTTnet subscriber (same QoS, same socket buffers) that only counts, no flow and no database.
+static async Task<double> MqttAloneAsync(MosquittoFixture mosquitto, int count)
+{
+    using var subscriber = new MqttClientFactory().CreateMqttClient();
+    var received = 0;
+    var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    subscriber.ApplicationMessageReceivedAsync += _ =>
+    {
+        if (Interlocked.Increment(ref received) == count) all.TrySetResult();
+        return Task.CompletedTask;
+    };
+    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).WithClientId("bench-sub-" + Guid.NewGuid().ToString("N")[..8]).Build();
+    ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 1 << 20;
+    await subscriber.ConnectAsync(options);
+    await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("plant/#", (MqttQualityOfServiceLevel)Qos.Level).Build());
+    var clock = Stopwatch.StartNew();
+    await PublishAsync(mosquitto, count);
+    if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromMinutes(2))) != all.Task) throw new TimeoutException($"only {received} of {count} messages arrived");
+    var rate = count / clock.Elapsed.TotalSeconds;
+    await subscriber.DisconnectAsync();
+    return rate;
+}
+
+static async Task WaitConnectedAsync(FlowTestHarness flow)
+{
+    var deadline = DateTime.UtcNow.AddSeconds(20);
+    while (flow.Runtime.Find("in")?.Status.Text != "connected")
+    {
+        if (DateTime.UtcNow > deadline) throw new TimeoutException("mqtt in did not connect");
+        await Task.Delay(20);
+    }
+    await Task.Delay(200); // the subscription is sent right after the connection
+}
+
+// mqtt in (QoS 1) → historian, timed from the first publish until the last row is committed.
+static async Task<double> MqttHistorianAsync(PostgresFixture server, MosquittoFixture mosquitto, int rows)
+{
+    var database = await DatabaseAsync(server);
+    using var buffer = new TempDirectory("flowserver-historian-bench");
+    var node = new JsonObject
+    {
+        ["id"] = "h", ["type"] = "postgresql-historian", ["postgreSQLConfig"] = "pg", ["table"] = "history",
+        ["batchSize"] = 5000, ["flushInterval"] = 200, ["bufferDir"] = buffer.Path, ["wires"] = new JsonArray(),
+    };
+    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(mosquitto), MqttIn("h"), node));
+    var historian = (PostgreSqlHistorianNode)flow.Runtime.Find("h")!.Node;
+    await WaitConnectedAsync(flow);
+    await PublishAsync(mosquitto, 1); // warm-up: table creation is not part of the rate
+    while (historian.WrittenRows < 1) await Task.Delay(10);
+
+    var clock = Stopwatch.StartNew();
+    await PublishAsync(mosquitto, rows);
+
+    var deadline = DateTime.UtcNow.AddMinutes(5);
+    while (historian.WrittenRows < rows + 1)
+    {
+        if (DateTime.UtcNow > deadline) throw new TimeoutException($"only {historian.WrittenRows} of {rows + 1} rows written");
+        await Task.Delay(5);
+    }
+    var rate = rows / clock.Elapsed.TotalSeconds;
+    await using var check = NpgsqlDataSource.Create(server.ConnectionString(database));
+    var count = (long)(await check.CreateCommand("SELECT count(*) FROM history").ExecuteScalarAsync())!;
+    var distinct = (long)(await check.CreateCommand("SELECT count(DISTINCT value) FROM history").ExecuteScalarAsync())!;
+    if (count != rows + 1 || distinct != rows)
+        throw new InvalidOperationException($"historian wrote {count} rows ({distinct} distinct values), expected {rows + 1} ({rows} distinct)");
+    return rate;
+}
+
+// The Node-RED way without a historian: mqtt in → postgresql node with one INSERT per message.
+static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, MosquittoFixture mosquitto, int rows)
+{
+    var database = await DatabaseAsync(server);
+    await using var db = NpgsqlDataSource.Create(server.ConnectionString(database));
+    await db.CreateCommand("CREATE TABLE history (time timestamptz NOT NULL, topic text, value double precision)").ExecuteNonQueryAsync();
+    var node = new JsonObject
+    {
+        ["id"] = "q", ["type"] = "postgresql", ["postgreSQLConfig"] = "pg",
+        ["query"] = "INSERT INTO history (time, topic, value) VALUES (now(), '{{{msg.topic}}}', {{{msg.payload}}})", ["wires"] = new JsonArray(),
+    };
+    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(mosquitto), MqttIn("q"), node));
+    await WaitConnectedAsync(flow);
+    var clock = Stopwatch.StartNew();
+    await PublishAsync(mosquitto, rows);
+    var deadline = DateTime.UtcNow.AddMinutes(5);
+    while ((long)(await db.CreateCommand("SELECT count(*) FROM history").ExecuteScalarAsync())! < rows)
+    {
+        if (DateTime.UtcNow > deadline) throw new TimeoutException("INSERTs did not finish");
+        await Task.Delay(20);
+    }
+    return rows / clock.Elapsed.TotalSeconds;
 }
 
 static async Task<string> DatabaseAsync(PostgresFixture server)
@@ -117,4 +270,9 @@ static async Task<double> RawInsertsAsync(PostgresFixture server, int rows)
         await insert.ExecuteNonQueryAsync();
     }
     return rows / clock.Elapsed.TotalSeconds;
+}
+
+static class Qos
+{
+    public static int Level = 1;
 }

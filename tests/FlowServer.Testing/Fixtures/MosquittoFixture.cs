@@ -21,12 +21,14 @@ public sealed class MosquittoFixture : IAsyncDisposable
         Port = port;
         ConfigPath = System.IO.Path.Combine(_directory.Path, "mosquitto.conf");
         // Unlimited queues: a test must see the flow's backpressure, not Mosquitto's default limit of 1000 queued messages.
+        // TCP_NODELAY: without it Nagle and delayed ACKs hold QoS 1 near 1,000 msg/s on loopback.
         var config = $"""
             listener {port} 127.0.0.1
             allow_anonymous true
             persistence false
             max_queued_messages 0
             max_inflight_messages 20
+            set_tcp_nodelay true
             log_dest stdout
             log_type error
             log_type warning

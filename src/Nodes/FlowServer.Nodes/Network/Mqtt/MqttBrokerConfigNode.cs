@@ -118,6 +118,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
     static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(1);
     static readonly TimeSpan LongestRetryDelay = TimeSpan.FromSeconds(30);
     static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+    const int SocketBufferBytes = 1 << 20;
 
     readonly Lock _gate = new();
     readonly List<INodeContext> _users = [];
@@ -156,6 +157,9 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
             builder.WithWillTopic(Options.WillTopic).WithWillPayload(Options.WillPayload)
                 .WithWillQualityOfServiceLevel((MqttQualityOfServiceLevel)Options.WillQos).WithWillRetain(Options.WillRetain);
         _clientOptions = builder.Build();
+        // MQTTnet's 8 KiB socket buffers are never grown by Linux: a busy subscriber then stalls
+        // on pruned segments and retransmission timeouts. 1 MiB keeps high rates flowing.
+        if (_clientOptions.ChannelOptions is MqttClientTcpOptions tcp) tcp.BufferSize = SocketBufferBytes;
 
         _client = new MqttClientFactory().CreateMqttClient();
         _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
