@@ -26,6 +26,20 @@ public static class Metrics
         Family("flowserver_node_dropped_total", "Messages dropped at a node (overflow in a drop mode, or stop deadline).", "counter", h => h.Dropped);
         Family("flowserver_node_inbox_depth", "Messages waiting in a node's inbox.", "gauge", h => h.InboxDepth);
         Family("flowserver_node_processing_seconds_total", "Time a node spent processing messages.", "counter", h => h.ProcessingTime.TotalSeconds);
+        // Figures nodes report themselves, one family per metric name.
+        var own = hosts.Where(h => h.Node is FlowServer.Nodes.Sdk.IMetricsSource)
+            .SelectMany(h => ((FlowServer.Nodes.Sdk.IMetricsSource)h.Node).Metrics.Select(m => (Host: h, Metric: m)))
+            .GroupBy(x => x.Metric.Name, StringComparer.Ordinal);
+        foreach (var family in own)
+        {
+            var first = family.First().Metric;
+            text.Append("# HELP flowserver_").Append(family.Key).Append(' ').Append(first.Help).Append('\n');
+            text.Append("# TYPE flowserver_").Append(family.Key).Append(' ').Append(first.Type).Append('\n');
+            foreach (var (host, metric) in family)
+                text.Append("flowserver_").Append(family.Key).Append("{node=\"").Append(Escape(host.NodeId)).Append("\",type=\"").Append(Escape(host.NodeType))
+                    .Append("\",flow=\"").Append(Escape(host.FlowId ?? "")).Append("\"} ")
+                    .Append(metric.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
         text.Append("# HELP flowserver_events_dropped_total Live events (debug, status) dropped for slow observers.\n# TYPE flowserver_events_dropped_total counter\n");
         text.Append("flowserver_events_dropped_total ").Append(events.DroppedEvents).Append('\n');
         return text.ToString();

@@ -66,6 +66,18 @@ public abstract class FlowNode<TOptions> : FlowNode where TOptions : NodeOptions
 /// </summary>
 public abstract class ConfigNode<TOptions> : FlowNode<TOptions> where TOptions : NodeOptions, new();
 
+/// <summary>
+/// A node with figures of its own beyond the runtime's per-node counters (a buffer level, polls
+/// skipped). They are served at <c>/metrics</c> as <c>flowserver_{Name}</c> with the node's labels.
+/// </summary>
+public interface IMetricsSource
+{
+    IEnumerable<NodeMetric> Metrics { get; }
+}
+
+/// <summary>One figure of a node: a Prometheus metric name (without prefix), help text, <c>counter</c> or <c>gauge</c>, and value.</summary>
+public readonly record struct NodeMetric(string Name, string Help, string Type, double Value);
+
 /// <summary>A node that can be triggered from outside, as <c>POST /inject/:id</c> does for inject nodes.</summary>
 public interface IInjectable
 {

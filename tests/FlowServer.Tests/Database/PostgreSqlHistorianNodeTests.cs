@@ -154,6 +154,10 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
             await WaitUntilAsync(() => Node(flow).BufferedMessages > 0, "nothing was buffered");
             await WaitUntilAsync(() => flow.Events.Any(e => e.Topic == "status/h" && e.Data is NodeStatus { Fill: "red" } status && status.Text!.StartsWith("disconnected: ")),
                 "the status did not show the outage with the buffer level");
+            // The buffer level is a metric too, with the node's labels.
+            var metrics = FlowServer.Api.Metrics.Render(flow.Runtime, flow.Runtime.Events);
+            var line = metrics.Split('\n').Single(l => l.StartsWith("flowserver_historian_buffered_messages{node=\"h\""));
+            Assert.True(double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture) > 0, line);
         }
         finally
         {

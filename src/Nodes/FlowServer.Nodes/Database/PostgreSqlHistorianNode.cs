@@ -85,7 +85,7 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     topic text, value double precision, payload jsonb) and an index on (topic, time); it becomes
     a hypertable when the TimescaleDB extension is installed in the database.
     """)]
-public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOptions>
+public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOptions>, IMetricsSource
 {
     const string OffsetTable = "flowserver_historian_offsets";
 
@@ -109,6 +109,13 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
     public long BufferedBytes => _buffer?.Bytes ?? 0;
     /// <summary>Rows written since start.</summary>
     public long WrittenRows => Interlocked.Read(ref _written);
+
+    public IEnumerable<NodeMetric> Metrics =>
+    [
+        new("historian_buffered_messages", "Messages held in the historian's on-disk buffer, not yet committed to PostgreSQL.", "gauge", BufferedMessages),
+        new("historian_buffer_bytes", "Bytes of the historian's on-disk buffer segments.", "gauge", _buffer?.Bytes ?? 0),
+        new("historian_rows_written_total", "Rows the historian committed to PostgreSQL.", "counter", WrittenRows),
+    ];
     /// <summary>Whether the last database operation succeeded.</summary>
     public bool Connected => _connected;
 

@@ -85,7 +85,7 @@ public sealed class ModbusReadOptions : NodeOptions
     the device is unreachable the status is red and the error is reported once per change, not
     once per poll; polling resumes by itself when the device is back.
     """)]
-public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>
+public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
 {
     ModbusClientConfigNode _client = null!;
     Timer? _timer;
@@ -98,6 +98,13 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>
     /// <summary>Ticks skipped because the previous poll was still running.</summary>
     public long SkippedCycles => Interlocked.Read(ref _skipped);
     public long Failures => Interlocked.Read(ref _failures);
+
+    public IEnumerable<NodeMetric> Metrics =>
+    [
+        new("modbus_polls_total", "Polls a modbus-read node completed.", "counter", Polls),
+        new("modbus_skipped_polls_total", "Poll cycles skipped because the previous poll was still running.", "counter", SkippedCycles),
+        new("modbus_failed_polls_total", "Polls that failed (timeout, exception, no connection).", "counter", Failures),
+    ];
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
