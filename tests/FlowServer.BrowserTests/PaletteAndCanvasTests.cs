@@ -54,3 +54,42 @@ public sealed class PaletteAndCanvasTests(EditorFixture fixture) : IClassFixture
         Assert.Equal(zoomed.Width, panned.Width, 1);
     }
 }
+
+/// <summary>Rule lists (change, switch) are edited row by row in the property panel.</summary>
+public sealed class RuleListTests(EditorFixture fixture) : IClassFixture<EditorFixture>
+{
+    [Fact]
+    public async Task Change_rules_are_edited_added_and_removed_in_the_panel_and_run_after_deploy()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 120, 150);
+        await Ui.DropFromPaletteAsync(page, "change", 330, 150);
+        await Ui.DropFromPaletteAsync(page, "debug", 540, 150);
+        var change = page.Locator(".fe-node[data-type=change]");
+        await Ui.WireAsync(page, page.Locator(".fe-node[data-type=inject] .fe-port-out"), change.Locator(".fe-port-in"));
+        await Ui.WireAsync(page, change.Locator(".fe-port-out"), page.Locator(".fe-node[data-type=debug] .fe-port-in"));
+
+        await change.DblClickAsync();
+        var rules = page.Locator(".fe-dialog[data-type=change] .fe-list[data-list=rules]");
+        await rules.Locator(".fe-list-row").First.Locator("input[title=to]").FillAsync("rewritten by a rule");
+        await rules.Locator(".fe-list-add").ClickAsync();
+        await Assertions.Expect(rules.Locator(".fe-list-row")).ToHaveCountAsync(2);
+        var second = rules.Locator(".fe-list-row").Nth(1);
+        await second.Locator("input[title=t]").FillAsync("set");
+        await second.Locator("input[title=p]").FillAsync("topic");
+        await second.Locator("input[title=pt]").FillAsync("msg");
+        await second.Locator("input[title=to]").FillAsync("uns/line9");
+        await second.Locator("input[title=tot]").FillAsync("str");
+        await rules.Locator(".fe-list-add").ClickAsync();
+        await rules.Locator(".fe-list-row").Nth(2).Locator("button[title=Remove]").ClickAsync();
+        await Assertions.Expect(rules.Locator(".fe-list-row")).ToHaveCountAsync(2);
+        await page.Locator(".fe-dialog[data-type=change] button.fe-done").ClickAsync();
+
+        await Ui.DeployAsync(page);
+        await page.Locator(".fe-node[data-type=inject] button[data-action=inject]").ClickAsync();
+        var message = page.Locator(".fe-debug-message").Filter(new() { HasText = "rewritten by a rule" });
+        await Assertions.Expect(message).ToHaveCountAsync(1);
+        await Assertions.Expect(message.Locator(".fe-debug-topic")).ToContainTextAsync("uns/line9");
+    }
+}
