@@ -5,12 +5,12 @@ namespace FlowServer.Nodes.Sdk;
 
 /// <summary>
 /// A Node-RED typed input (a value plus its type: msg, flow, global, str, num, bool, json, bin,
-/// date, env, re), parsed once at deploy and evaluated per message.
+/// date, env, re, jsonata), parsed once at deploy and evaluated per message.
 /// </summary>
 public sealed class TypedValue
 {
     /// <summary>The value types this runtime evaluates.</summary>
-    public static readonly string[] SupportedTypes = ["msg", "flow", "global", "str", "num", "bool", "json", "bin", "date", "env", "re"];
+    public static readonly string[] SupportedTypes = ["msg", "flow", "global", "str", "num", "bool", "json", "bin", "date", "env", "re", "jsonata"];
 
     readonly object? _constant;
     readonly PropertyPath? _path;
@@ -67,7 +67,7 @@ public sealed class TypedValue
                 try { return new TypedValue(type, text, new System.Text.RegularExpressions.Regex(text), null); }
                 catch (ArgumentException e) { throw new FormatException($"invalid regular expression: {e.Message}"); }
             case "jsonata":
-                throw new FormatException("JSONata expressions are not supported yet");
+                return new TypedValue(type, text, JsonataExpression.Compile(text), null);
             default:
                 throw new FormatException($"unknown value type '{type}' (expected one of {string.Join(", ", SupportedTypes)})");
         }
@@ -82,6 +82,7 @@ public sealed class TypedValue
         "env" => Environment(context),
         "date" => (double)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
         "json" or "bin" => MessageValue.DeepClone(_constant),
+        "jsonata" => ((JsonataExpression)_constant!).Evaluate(message, context),
         _ => _constant,
     };
 
@@ -95,6 +96,9 @@ public sealed class TypedValue
         if (!Text.Contains("${", StringComparison.Ordinal)) return context.GetEnv(Text) ?? "";
         return System.Text.RegularExpressions.Regex.Replace(Text, @"\$\{([^}]+)\}", m => context.GetEnv(m.Groups[1].Value) ?? "");
     }
+
+    /// <summary>The compiled expression of a <c>jsonata</c> value.</summary>
+    public JsonataExpression? Expression => _constant as JsonataExpression;
 
     /// <summary>The regular expression of a <c>re</c> value.</summary>
     public System.Text.RegularExpressions.Regex? Regex => _constant as System.Text.RegularExpressions.Regex;

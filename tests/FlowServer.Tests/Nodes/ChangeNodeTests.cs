@@ -150,7 +150,7 @@ public sealed class ChangeNodeTests
             {
                 new { t = "set", p = "", pt = "msg", to = "x", tot = "str" },
                 new { t = "change", p = "payload", pt = "msg", from = "([", fromt = "re", to = "", tot = "str" },
-                new { t = "set", p = "payload", pt = "msg", to = "$.x", tot = "jsonata" },
+                new { t = "set", p = "payload", pt = "msg", to = "$.x(", tot = "jsonata" },
                 new { t = "set", p = "payload", pt = "msg", to = "{nope", tot = "json" },
                 new { t = "move", p = "payload", pt = "msg", to = "x", tot = "str" },
                 new { t = "rename", p = "payload" },
@@ -160,7 +160,7 @@ public sealed class ChangeNodeTests
         Assert.All(errors, e => Assert.Equal("ch", e.NodeId));
         Assert.Contains(errors, e => e.Text == "change 'Bad' (ch): rules[0].p is required");
         Assert.Contains(errors, e => e.Message.StartsWith("rules[1].from invalid regular expression", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.Message.StartsWith("rules[2].to JSONata", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Message.StartsWith("rules[2].to invalid JSONata expression", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Message.StartsWith("rules[3].to invalid JSON", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Message.StartsWith("rules[4].tot must be msg, flow or global", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Message.StartsWith("rules[5].t must be", StringComparison.Ordinal));

@@ -179,17 +179,17 @@ public sealed class SwitchNodeTests
             rules = new object[]
             {
                 new { t = "regex", v = "([", vt = "str" },
-                new { t = "jsonata_exp", v = "$.x", vt = "jsonata" },
+                new { t = "jsonata_exp", v = "payload >", vt = "jsonata" },
                 new { t = "eq", v = "abc", vt = "num" },
             },
         }));
         Assert.All(errors, e => Assert.Equal("sw", e.NodeId));
         Assert.Contains(errors, e => e.Text.StartsWith("switch 'Bad' (sw): rules[0].v invalid regular expression", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.Message.StartsWith("rules[1].t: JSONata", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Message.StartsWith("rules[1].v invalid JSONata expression", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Message.StartsWith("rules[2].v 'abc' is not a number", StringComparison.Ordinal));
 
-        var jsonata = Validate(Flow(new { id = "sw2", type = "switch", property = "$.payload", propertyType = "jsonata", rules = new[] { new { t = "else" } } }));
-        Assert.Contains(jsonata, e => e is { NodeId: "sw2", Field: "propertyType" } && e.Message.Contains("JSONata"));
+        var jsonata = Validate(Flow(new { id = "sw2", type = "switch", property = "$sum(payload", propertyType = "jsonata", rules = new[] { new { t = "else" } } }));
+        Assert.Contains(jsonata, e => e is { NodeId: "sw2", Field: "property" } && e.Message.Contains("JSONata"));
 
         var tooFew = Validate(Flow(new { id = "sw3", type = "switch", rules = new[] { new { t = "true" }, new { t = "else" } } }));
         Assert.Contains(tooFew, e => e is { NodeId: "sw3", Field: "outputs" });

@@ -19,7 +19,7 @@ public sealed class InjectOptions : NodeOptions
     [Property("payload", Editor = PropertyEditor.TypedInput, TypeProperty = "payloadType")]
     public string Payload { get; set; } = "";
 
-    [Property("payloadType", Editor = PropertyEditor.Hidden, Types = ["date", "str", "num", "bool", "json", "bin", "env", "flow", "global"])]
+    [Property("payloadType", Editor = PropertyEditor.Hidden, Types = ["date", "str", "num", "bool", "json", "bin", "env", "flow", "global", "jsonata"])]
     public string PayloadType { get; set; } = "date";
 
     [Property("topic")]

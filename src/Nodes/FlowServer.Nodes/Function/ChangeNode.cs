@@ -140,7 +140,8 @@ internal sealed record CompiledChangeRule(string Kind, ChangeTarget Target, Type
     * **move** moves a property to another place.
 
     Setting a property to a msg, flow or global property that does not exist deletes it.
-    JSONata expressions are not supported.
+    A *JSONata* value (`tot: "jsonata"`) is an expression evaluated against the message, with
+    `$flowContext`, `$globalContext` and `$env` as in Node-RED.
     """)]
 public sealed class ChangeNode : FlowNode<ChangeOptions>
 {

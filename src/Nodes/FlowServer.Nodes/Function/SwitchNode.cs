@@ -19,14 +19,14 @@ public sealed class SwitchRule
 
 public sealed class SwitchOptions : NodeOptions
 {
-    static readonly string[] Operators = ["eq", "neq", "lt", "lte", "gt", "gte", "btwn", "cont", "regex", "true", "false", "null", "nnull", "istype", "empty", "nempty", "head", "tail", "index", "hask", "else"];
+    static readonly string[] Operators = ["eq", "neq", "lt", "lte", "gt", "gte", "btwn", "cont", "regex", "true", "false", "null", "nnull", "istype", "empty", "nempty", "head", "tail", "index", "hask", "jsonata_exp", "else"];
     static readonly string[] NoValue = ["true", "false", "null", "nnull", "empty", "nempty", "else"];
     static readonly string[] TypeNames = ["string", "number", "boolean", "array", "buffer", "object", "json", "null", "undefined"];
 
     [Property("property", Editor = PropertyEditor.TypedInput, TypeProperty = "propertyType", Help = "The property whose value the rules test")]
     public string Property { get; set; } = "payload";
 
-    [Property("propertyType", Editor = PropertyEditor.Hidden, Types = ["msg", "flow", "global", "env"], Help = "Where the tested property lives: msg, flow, global or env")]
+    [Property("propertyType", Editor = PropertyEditor.Hidden, Types = ["msg", "flow", "global", "env", "jsonata"], Help = "Where the tested property lives: msg, flow, global or env; or a JSONata expression")]
     public string PropertyType { get; set; } = "msg";
 
     [Property("rules", Editor = PropertyEditor.List, Help = "Rules tested in order; rule n sends on output n")]
@@ -48,8 +48,7 @@ public sealed class SwitchOptions : NodeOptions
     {
         var errors = new List<OptionError>();
         var type = string.IsNullOrEmpty(PropertyType) ? "msg" : PropertyType;
-        if (type == "jsonata") errors.Add(new OptionError("propertyType", "JSONata expressions are not supported; test a msg, flow, global or env property"));
-        else if (type is not ("msg" or "flow" or "global" or "env")) errors.Add(new OptionError("propertyType", $"must be msg, flow, global or env, got '{type}'"));
+        if (type is not ("msg" or "flow" or "global" or "env" or "jsonata")) errors.Add(new OptionError("propertyType", $"must be msg, flow, global, env or jsonata, got '{type}'"));
         else
         {
             try { Subject = TypedValue.Parse(type, string.IsNullOrEmpty(Property) && type == "msg" ? "payload" : Property); }
@@ -64,7 +63,6 @@ public sealed class SwitchOptions : NodeOptions
             void Fail(string text) => errors.Add(new OptionError("rules", $"{at}.{text}"));
 
             var op = rule.T ?? "";
-            if (op == "jsonata_exp") { Fail("t: JSONata expressions are not supported"); continue; }
             if (!Operators.Contains(op)) { Fail($"t must be one of {string.Join(", ", Operators)}, got '{op}'"); continue; }
             if (NoValue.Contains(op)) { compiled.Add(new CompiledSwitchRule(op, null, null, null, null)); continue; }
             switch (op)
@@ -78,7 +76,8 @@ public sealed class SwitchOptions : NodeOptions
                     compiled.Add(new CompiledSwitchRule(op, null, null, null, rule.V));
                     continue;
             }
-            var value = ParseValue(rule.Vt, rule.V, "v", Fail, op);
+            // A JSONata rule's value is always an expression, whatever vt says.
+            var value = ParseValue(op == "jsonata_exp" ? "jsonata" : rule.Vt, rule.V, "v", Fail, op);
             if (value is null) continue;
             SwitchValue? second = null;
             if (op is "btwn" or "index")
@@ -97,7 +96,6 @@ public sealed class SwitchOptions : NodeOptions
     {
         type = string.IsNullOrEmpty(type) ? (op is "head" or "tail" or "index" ? "num" : "str") : type;
         if (type == "prev") return SwitchValue.Previous;
-        if (type == "jsonata") { fail($"{field}t: JSONata expressions are not supported"); return null; }
         try { return new SwitchValue(TypedValue.Parse(type, text)); }
         catch (FormatException e) { fail($"{field} {e.Message}"); return null; }
     }
@@ -136,7 +134,8 @@ internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, S
     * *otherwise* matches when no earlier rule matched.
 
     With *checking* set to stop after the first match, only the first matching output gets
-    the message. JSONata expressions are not supported; *repair* is ignored.
+    the message. *jsonata_exp* rules match when their JSONata expression (evaluated against the
+    message) gives `true`; the tested property may itself be a JSONata expression. *repair* is ignored.
     """)]
 public sealed class SwitchNode : FlowNode<SwitchOptions>
 {
@@ -200,6 +199,7 @@ public sealed class SwitchNode : FlowNode<SwitchOptions>
                 var c = Resolve(rule.Value2!, message, out _);
                 return (Compare(a, b) is >= 0 && Compare(a, c) is <= 0) || (Compare(a, b) is <= 0 && Compare(a, c) is >= 0);
             case "cont": return present && JsText(a).Contains(JsText(b), StringComparison.Ordinal);
+            case "jsonata_exp": return b is true; // as Node-RED: only a result of exactly true matches
             case "hask": return a is Dictionary<string, object?> map && b is not (null or Dictionary<string, object?> or List<object?>) && map.ContainsKey(JsText(b));
             case "head" or "tail" or "index":
                 return Sequence(rule, message, b);
