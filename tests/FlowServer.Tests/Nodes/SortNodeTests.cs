@@ -85,10 +85,42 @@ public sealed class SortNodeTests
     }
 
     [Fact]
-    public void Jsonata_keys_are_rejected_naming_the_field()
+    public async Task Sorts_array_elements_by_a_jsonata_key()
     {
-        var error = Assert.Single(Validate(Flow(Sort(msgKeyType: "jsonata"), new { id = "out", type = "test-capture" })));
+        var sort = new { id = "so", type = "sort", order = "ascending", as_num = false, target = "payload", targetType = "msg", msgKey = "temp", msgKeyType = "jsonata", wires = ToOut };
+        await using var flow = await StartSortAsync(sort);
+        await flow.SendAsync("so", new List<object?>
+        {
+            new Dictionary<string, object?> { ["tag"] = "a", ["temp"] = 30.0 },
+            new Dictionary<string, object?> { ["tag"] = "b", ["temp"] = 4.0 },
+            new Dictionary<string, object?> { ["tag"] = "c", ["temp"] = 12.0 },
+        });
+        var sorted = (List<object?>)(await flow.NextAsync("out")).Payload!;
+        Assert.Equal(["b", "c", "a"], sorted.Select(e => (string)((Dictionary<string, object?>)e!)["tag"]!));
+    }
+
+    [Fact]
+    public async Task Sorts_a_sequence_by_a_jsonata_key_on_each_message()
+    {
+        await using var flow = await StartSortAsync(Sort(targetType: "seq", seqKey: "$length(payload)", seqKeyType: "jsonata", order: "descending"));
+        var words = new[] { "bb", "a", "cccc", "ddd" };
+        for (var i = 0; i < words.Length; i++)
+        {
+            var message = FlowMessage.WithPayload(words[i]);
+            message["parts"] = new Dictionary<string, object?> { ["id"] = "w", ["index"] = (double)i, ["count"] = (double)words.Length };
+            await flow.SendAsync("so", message);
+        }
+        var received = await flow.Capture("out").TakeAsync(4);
+        Assert.Equal(["cccc", "ddd", "bb", "a"], received.Select(m => (string)m.Payload!));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public void An_invalid_jsonata_key_is_refused_naming_the_field()
+    {
+        var sort = new { id = "so", type = "sort", target = "payload", targetType = "msg", msgKey = "temp +", msgKeyType = "jsonata", wires = ToOut };
+        var error = Assert.Single(Validate(Flow(sort, new { id = "out", type = "test-capture" })));
         Assert.Equal(("so", "msgKey"), (error.NodeId, error.Field));
-        Assert.Contains("not supported", error.Message);
+        Assert.Contains("JSONata", error.Message);
     }
 }

@@ -31,23 +31,31 @@ public sealed class SortOptions : NodeOptions
 
     [JsonIgnore] public PropertyPath TargetPath { get; private set; } = PropertyPath.Parse("payload");
     [JsonIgnore] public PropertyPath SeqKeyPath { get; private set; } = PropertyPath.Parse("payload");
+    /// <summary>The key expression: evaluated on each element (array mode) or each message (sequence mode).</summary>
+    [JsonIgnore] public JsonataExpression? KeyExpression { get; private set; }
 
     public override IEnumerable<OptionError> Validate()
     {
         var errors = new List<OptionError>();
         if (TargetType == "msg")
         {
-            if (MsgKeyType == "jsonata") errors.Add(new OptionError("msgKey", "JSONata keys are not supported yet; sort by the element"));
+            if (MsgKeyType == "jsonata") KeyExpression = CompileKey("msgKey", MsgKey, errors);
             if (PropertyPath.TryParse(string.IsNullOrWhiteSpace(Target) ? "payload" : Target, out var target, out var error)) TargetPath = target!;
             else errors.Add(new OptionError("target", error!));
         }
         else
         {
-            if (SeqKeyType == "jsonata") errors.Add(new OptionError("seqKey", "JSONata keys are not supported yet; sort by a message property"));
+            if (SeqKeyType == "jsonata") KeyExpression = CompileKey("seqKey", SeqKey, errors);
             else if (PropertyPath.TryParse(string.IsNullOrWhiteSpace(SeqKey) ? "payload" : SeqKey, out var key, out var error)) SeqKeyPath = key!;
             else errors.Add(new OptionError("seqKey", error!));
         }
         return errors;
+    }
+
+    static JsonataExpression? CompileKey(string field, string text, List<OptionError> errors)
+    {
+        try { return JsonataExpression.Compile(text); }
+        catch (FormatException e) { errors.Add(new OptionError(field, e.Message)); return null; }
     }
 }
 
@@ -68,7 +76,8 @@ public sealed class SortOptions : NodeOptions
     *as number* they are converted to numbers first. The sort is stable. A message whose
     property is not an array is dropped; in sequence mode, messages are held until the whole
     sequence (`parts.count`) has arrived, and messages without `parts.id` and `parts.index`
-    are dropped. JSONata keys are not supported yet.
+    are dropped. A JSONata key is evaluated on each element (its root is the element) or on
+    each message of a sequence.
     """)]
 public sealed class SortNode : FlowNode<SortOptions>
 {
@@ -80,7 +89,7 @@ public sealed class SortNode : FlowNode<SortOptions>
         if (options.TargetType == "msg")
         {
             if (options.TargetPath.Get(message) is not List<object?> items) return;
-            var sorted = Sort(items, item => item);
+            var sorted = options.KeyExpression is { } elementKey ? Sort(items, item => elementKey.EvaluateOn(item, Context)) : Sort(items, item => item);
             items.Clear();
             items.AddRange(sorted);
             await Context.SendAsync(0, message, cancellationToken);
@@ -98,7 +107,9 @@ public sealed class SortNode : FlowNode<SortOptions>
             return;
         }
         _pending.Remove(id);
-        var ordered = Sort(group.Messages, m => options.SeqKeyPath.Get(m));
+        var ordered = options.KeyExpression is { } messageKey
+            ? Sort(group.Messages, m => messageKey.Evaluate(m, Context))
+            : Sort(group.Messages, m => options.SeqKeyPath.Get(m));
         for (var i = 0; i < ordered.Count; i++)
         {
             MessageParts.Of(ordered[i])!["index"] = (double)i;
