@@ -207,13 +207,47 @@ public sealed class JoinNodeTests
         Assert.False(joined.Properties.ContainsKey("parts"));
     }
 
-    [Fact]
-    public void Reduce_mode_is_rejected_naming_node_and_field()
+    static object Reducer(string exp, string init, string initType, string fixup = "", bool right = false) =>
+        new { id = "j", type = "join", name = "Reducer", mode = "reduce", build = "object", property = "payload", propertyType = "msg", key = "topic", joiner = "\\n", joinerType = "str", accumulate = false, timeout = "", count = "", reduceRight = right, reduceExp = exp, reduceInit = init, reduceInitType = initType, reduceFixup = fixup, wires = ToOut };
+
+    static async Task SendSequenceAsync(FlowTestHarness flow, string id, params object[] payloads)
     {
-        var errors = Validate(Flow(new { id = "j", type = "join", name = "Summer", mode = "reduce", reduceExp = "$A+payload", wires = ToOut }, new { id = "out", type = "test-capture" }));
-        var error = Assert.Single(errors);
-        Assert.Equal(("j", "mode"), (error.NodeId, error.Field));
-        Assert.Contains("join 'Summer' (j): mode reduce is not supported yet", error.Text);
+        // Out of order on purpose: reduce follows parts.index, not arrival.
+        foreach (var i in Enumerable.Range(0, payloads.Length).Reverse())
+        {
+            var message = FlowMessage.WithPayload(payloads[i], "t");
+            message["parts"] = new Dictionary<string, object?> { ["id"] = id, ["index"] = (double)i, ["count"] = (double)payloads.Length, ["type"] = "array", ["len"] = 1.0 };
+            await flow.SendAsync("j", message);
+        }
+    }
+
+    [Fact]
+    public async Task Reduce_averages_a_sequence_with_a_fixup()
+    {
+        await using var flow = await StartAsync(Flow(Reducer("$A + payload", "0", "num", "$A / $N"), new { id = "out", type = "test-capture" }));
+        await SendSequenceAsync(flow, "s1", 1.0, 2.0, 3.0, 6.0);
+        var result = await flow.NextAsync("out", Patience);
+        Assert.Equal(3.0, result.Payload);
+        Assert.False(result.Properties.ContainsKey("parts"));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Reduce_in_reverse_order_with_index_and_a_string_initial_value()
+    {
+        await using var flow = await StartAsync(Flow(Reducer("$A & payload & $string($I)", ">", "str", right: true), new { id = "out", type = "test-capture" }));
+        await SendSequenceAsync(flow, "s2", "a", "b", "c");
+        Assert.Equal(">c2b1a0", (await flow.NextAsync("out", Patience)).Payload);
+    }
+
+    [Fact]
+    public void Reduce_without_an_expression_or_with_a_bad_one_is_refused_naming_the_field()
+    {
+        var missing = Assert.Single(Validate(Flow(Reducer("", "0", "num"), new { id = "out", type = "test-capture" })));
+        Assert.Equal(("j", "reduceExp"), (missing.NodeId, missing.Field));
+        var bad = Validate(Flow(Reducer("$A +", "0", "num", fixup: "$A /"), new { id = "out", type = "test-capture" }));
+        Assert.Contains(bad, e => e.Field == "reduceExp" && e.Message.Contains("JSONata"));
+        Assert.Contains(bad, e => e.Field == "reduceFixup" && e.Message.Contains("JSONata"));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace FlowServer.Nodes.Sequence;
 
 public sealed class JoinOptions : NodeOptions
 {
-    [Property("mode", Editor = PropertyEditor.Select, Choices = ["auto", "custom", "reduce"], Help = "auto: reassemble a sequence from msg.parts; custom (manual): build as configured; reduce: not supported yet")]
+    [Property("mode", Editor = PropertyEditor.Select, Choices = ["auto", "custom", "reduce"], Help = "auto: reassemble a sequence from msg.parts; custom (manual): build as configured; reduce: fold the sequence with a JSONata expression")]
     public string Mode { get; set; } = "auto";
 
     [Property("build", Editor = PropertyEditor.Select, Choices = ["string", "buffer", "array", "object", "merged"], Label = "Combine each", Help = "What the joined value is (manual mode)")]
@@ -39,6 +39,25 @@ public sealed class JoinOptions : NodeOptions
     [Property("useparts", Editor = PropertyEditor.Checkbox, Label = "Use existing msg.parts", Help = "Accepted for compatibility; manual mode always honours msg.parts.count")]
     public bool UseParts { get; set; }
 
+    [Property("reduceExp", Label = "Reduce exp", Help = "JSONata applied to each message of the sequence; $A is the accumulated value, $I the index, $N the count")]
+    public string ReduceExp { get; set; } = "";
+
+    [Property("reduceInit", Editor = PropertyEditor.TypedInput, TypeProperty = "reduceInitType", Label = "Initial value", Help = "The first $A")]
+    public string ReduceInit { get; set; } = "";
+
+    [Property("reduceInitType", Editor = PropertyEditor.Hidden, Types = ["num", "str", "bool", "json", "bin", "date", "flow", "global", "env", "jsonata"])]
+    public string ReduceInitType { get; set; } = "num";
+
+    [Property("reduceFixup", Label = "Fixup exp", Help = "Optional JSONata applied to the result ($A) once the sequence is complete; $N is the count")]
+    public string ReduceFixup { get; set; } = "";
+
+    [Property("reduceRight", Editor = PropertyEditor.Checkbox, Label = "Evaluate in reverse order (last to first)")]
+    public bool ReduceRight { get; set; }
+
+    [JsonIgnore] public JsonataExpression? Reduce { get; private set; }
+    [JsonIgnore] public JsonataExpression? Fixup { get; private set; }
+    [JsonIgnore] public TypedValue? InitialValue { get; private set; }
+
     [JsonIgnore] public PropertyPath Path { get; private set; } = PropertyPath.Parse("payload");
     [JsonIgnore] public PropertyPath KeyPath { get; private set; } = PropertyPath.Parse("topic");
     [JsonIgnore] public object JoinCharacter { get; private set; } = "\n";
@@ -46,7 +65,22 @@ public sealed class JoinOptions : NodeOptions
     public override IEnumerable<OptionError> Validate()
     {
         var errors = new List<OptionError>();
-        if (Mode == "reduce") errors.Add(new OptionError("mode", "reduce is not supported yet (it needs JSONata); use a function node"));
+        if (Mode == "reduce")
+        {
+            if (string.IsNullOrWhiteSpace(ReduceExp)) errors.Add(new OptionError("reduceExp", "is required in reduce mode"));
+            else
+            {
+                try { Reduce = JsonataExpression.Compile(ReduceExp); }
+                catch (FormatException e) { errors.Add(new OptionError("reduceExp", e.Message)); }
+            }
+            if (!string.IsNullOrWhiteSpace(ReduceFixup))
+            {
+                try { Fixup = JsonataExpression.Compile(ReduceFixup); }
+                catch (FormatException e) { errors.Add(new OptionError("reduceFixup", e.Message)); }
+            }
+            try { InitialValue = TypedValue.Parse(string.IsNullOrEmpty(ReduceInitType) ? "num" : ReduceInitType, ReduceInitType is "" or "num" && string.IsNullOrWhiteSpace(ReduceInit) ? "0" : ReduceInit); }
+            catch (FormatException e) { errors.Add(new OptionError("reduceInit", e.Message)); }
+        }
         if (PropertyType == "full") Path = PropertyPath.Parse("payload");
         else if (PropertyPath.TryParse(string.IsNullOrWhiteSpace(Property) ? "payload" : Property, out var path, out var error)) Path = path!;
         else errors.Add(new OptionError("property", error!));
@@ -91,11 +125,52 @@ public sealed class JoinOptions : NodeOptions
     *accumulate*, an object keeps its keys after being sent and is sent again for every
     further message.
 
-    **reduce** needs JSONata and is refused at deploy.
+    **reduce** folds a sequence (messages with `msg.parts`) once all of it has arrived: *reduce
+    exp* (JSONata) is evaluated on each message in `parts.index` order (or reversed) with `$A`
+    the accumulated value (starting at *initial value*), `$I` the index and `$N` the count;
+    the optional *fixup exp* then sees `$A` and `$N`. A new message with the result as
+    `payload` is sent, as Node-RED does.
     """)]
 public sealed class JoinNode : FlowNode<JoinOptions>
 {
     const string ManualGroupId = "_";
+
+    readonly Dictionary<string, (List<FlowMessage> Messages, int? Count)> _reducing = [];
+
+    // Reduce mode: hold each sequence until its parts.count messages are in, then fold them.
+    async ValueTask ReduceAsync(FlowMessage message, Dictionary<string, object?>? parts, CancellationToken token)
+    {
+        if (message["reset"] is not null && parts?.GetValueOrDefault("id") is null) { _reducing.Clear(); return; }
+        if (parts is null || !parts.ContainsKey("id") || !parts.ContainsKey("index"))
+        {
+            Context.Warn("Message missing msg.parts property - cannot join in 'reduce' mode");
+            return;
+        }
+        var id = MessageValue.ToText(parts["id"]);
+        if (!_reducing.TryGetValue(id, out var group)) group = ([], null);
+        group.Messages.Add(message);
+        if (parts.ContainsKey("count")) group.Count = MessageParts.AsIndex(parts["count"]);
+        if (group.Count != group.Messages.Count)
+        {
+            _reducing[id] = group;
+            return;
+        }
+        _reducing.Remove(id);
+
+        var options = Options;
+        var ordered = group.Messages.OrderBy(m => MessageParts.AsIndex(MessageParts.Of(m)!["index"])).ToList();
+        if (options.ReduceRight) ordered.Reverse();
+        var count = (double)ordered.Count;
+        var accumulated = options.InitialValue!.Evaluate(message, Context);
+        foreach (var item in ordered)
+        {
+            var index = (double)(MessageParts.AsIndex(MessageParts.Of(item)!["index"]) ?? 0);
+            accumulated = options.Reduce!.Evaluate(item, Context, new Dictionary<string, object?> { ["A"] = accumulated, ["I"] = index, ["N"] = count });
+        }
+        if (options.Fixup is { } fixup)
+            accumulated = fixup.EvaluateOn(new Dictionary<string, object?>(), Context, new Dictionary<string, object?> { ["A"] = accumulated, ["N"] = count });
+        await Context.SendAsync(0, FlowMessage.WithPayload(accumulated), token);
+    }
 
     sealed class Group
     {
@@ -125,6 +200,11 @@ public sealed class JoinNode : FlowNode<JoinOptions>
     {
         var options = Options;
         var parts = MessageParts.Of(message);
+        if (options.Mode == "reduce")
+        {
+            await ReduceAsync(message, parts, token);
+            return;
+        }
         var auto = options.Mode == "auto";
         if (auto && (parts is null || !parts.ContainsKey("id")))
         {
