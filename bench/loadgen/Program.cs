@@ -1,0 +1,224 @@
+// Load generator and measurer for the engine benchmark (bench/run.sh). Publishes JSON readings
+// {"run","seq","ts","value"} to an input topic and checks what the engine under test publishes
+// to an output topic: every input field back, plus the scenario's fields. Prints one
+// machine-readable line: RESULT key=value ...
+//
+//   loadgen --broker 127.0.0.1:1883 --count 100000 [--rate 1000] [--qos 0|1] [--fanout 10]
+//           [--check function|switch|fanout|none] [--in bench/in] [--out bench/out] [--tags "k=v ..."]
+//   loadgen --probe --broker ... --since-unix-ms T    (publish every 20 ms until one output comes back)
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+var options = Options.Parse(args);
+if (options.Probe) return await ProbeAsync(options);
+return await RunAsync(options);
+
+static async Task<int> RunAsync(Options o)
+{
+    var runId = Random.Shared.Next(1, int.MaxValue);
+    var expected = o.Count * o.Fanout;
+    var seen = new byte[expected];
+    long received = 0, unique = 0, duplicates = 0, bad = 0, foreign = 0;
+    var latencies = new double[expected];
+    var clock = Stopwatch.StartNew();
+    long lastReceiveTicks = 0;
+    var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    using var subscriber = await ConnectAsync(o, "loadgen-sub");
+    subscriber.ApplicationMessageReceivedAsync += e =>
+    {
+        var now = clock.Elapsed.TotalMilliseconds;
+        Interlocked.Exchange(ref lastReceiveTicks, clock.ElapsedTicks);
+        Interlocked.Increment(ref received);
+        if (!Reading.TryParse(e.ApplicationMessage.Payload, out var reading) || reading.Run != runId) { Interlocked.Increment(ref foreign); return Task.CompletedTask; }
+        var branch = o.Fanout > 1 ? reading.Branch ?? -1 : 0;
+        if (reading.Seq < 0 || reading.Seq >= o.Count || branch < 0 || branch >= o.Fanout || !Reading.Check(o.Check, reading)) { Interlocked.Increment(ref bad); return Task.CompletedTask; }
+        var slot = reading.Seq * o.Fanout + branch;
+        if (Interlocked.Exchange(ref seen[slot], 1) == 1) { Interlocked.Increment(ref duplicates); return Task.CompletedTask; }
+        latencies[slot] = now - reading.Ts / 1000.0;
+        if (Interlocked.Increment(ref unique) == expected) done.TrySetResult();
+        return Task.CompletedTask;
+    };
+    await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(o.OutTopic, (MqttQualityOfServiceLevel)o.Qos).Build());
+
+    using var publisher = await ConnectAsync(o, "loadgen-pub");
+    var start = clock.Elapsed;
+    var sent = 0;
+    var publishErrors = 0;
+    using var window = new SemaphoreSlim(o.InFlight);
+    var pending = new List<Task>();
+    var payload = new ArrayBufferWriter<byte>(128);
+    for (var seq = 0; seq < o.Count; seq++)
+    {
+        if (o.Rate > 0)
+        {
+            var due = start + TimeSpan.FromSeconds(seq / (double)o.Rate);
+            var wait = due - clock.Elapsed;
+            if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait);
+            else while (clock.Elapsed < due) Thread.SpinWait(20);
+        }
+        var value = (seq * 7919 % 10000) / 100.0;
+        var ts = (long)(clock.Elapsed.TotalMilliseconds * 1000);
+        var body = Encoding.UTF8.GetBytes($"{{\"run\":{runId},\"seq\":{seq},\"ts\":{ts},\"value\":{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}");
+        var message = new MqttApplicationMessageBuilder().WithTopic(o.InTopic).WithPayload(body).WithQualityOfServiceLevel((MqttQualityOfServiceLevel)o.Qos).Build();
+        if (o.Qos == 0)
+        {
+            await publisher.PublishAsync(message);
+        }
+        else
+        {
+            await window.WaitAsync();
+            pending.Add(PublishOneAsync(publisher, message, window, () => Interlocked.Increment(ref publishErrors)));
+        }
+        sent++;
+    }
+    await Task.WhenAll(pending);
+    var publishSeconds = (clock.Elapsed - start).TotalSeconds;
+
+    // Wait for everything, or until nothing arrived for the quiet time.
+    while (!done.Task.IsCompleted)
+    {
+        await Task.WhenAny(done.Task, Task.Delay(100));
+        var idle = TimeSpan.FromTicks((long)((clock.ElapsedTicks - Interlocked.Read(ref lastReceiveTicks)) * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency)));
+        if (idle > TimeSpan.FromSeconds(o.QuietSeconds) && clock.Elapsed - start > TimeSpan.FromSeconds(o.QuietSeconds)) break;
+    }
+    var end = unique == expected ? TimeSpan.FromTicks((long)(Interlocked.Read(ref lastReceiveTicks) * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency))) : clock.Elapsed;
+    var duration = (end - start).TotalSeconds;
+    var got = new List<double>((int)unique);
+    for (var i = 0; i < expected; i++) if (seen[i] == 1) got.Add(latencies[i]);
+    got.Sort();
+    double P(double p) => got.Count == 0 ? double.NaN : got[Math.Min(got.Count - 1, (int)Math.Ceiling(p * got.Count) - 1)];
+    var fields = new (string, object)[]
+    {
+        ("qos", o.Qos), ("rate", o.Rate), ("count", o.Count), ("fanout", o.Fanout), ("sent", sent), ("expected", expected),
+        ("received", received), ("unique", unique), ("lost", expected - unique), ("dup", duplicates), ("bad", bad), ("foreign", foreign),
+        ("pub_errors", publishErrors), ("duration_s", Math.Round(duration, 3)), ("msgs_per_s", Math.Round(unique / duration)),
+        ("in_msgs_per_s", Math.Round(unique / (double)o.Fanout / duration)), ("pub_per_s", Math.Round(sent / publishSeconds)),
+        ("p50_ms", Math.Round(P(0.50), 3)), ("p99_ms", Math.Round(P(0.99), 3)), ("max_ms", Math.Round(P(1.0), 3)),
+    };
+    Console.WriteLine("RESULT " + (o.Tags.Length > 0 ? o.Tags + " " : "") + string.Join(" ", fields.Select(f => $"{f.Item1}={Convert.ToString(f.Item2, System.Globalization.CultureInfo.InvariantCulture)}")));
+    await publisher.DisconnectAsync();
+    await subscriber.DisconnectAsync();
+    return 0;
+}
+
+static async Task PublishOneAsync(IMqttClient client, MqttApplicationMessage message, SemaphoreSlim window, Action failed)
+{
+    try
+    {
+        var result = await client.PublishAsync(message);
+        if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers) failed();
+    }
+    catch { failed(); }
+    finally { window.Release(); }
+}
+
+// Startup probe: publishes every 20 ms until the engine answers; prints ms since --since-unix-ms.
+static async Task<int> ProbeAsync(Options o)
+{
+    var answered = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+    IMqttClient? subscriber = null, publisher = null;
+    var deadline = DateTime.UtcNow.AddSeconds(o.QuietSeconds * 12);
+    while (subscriber is null)
+    {
+        try { subscriber = await ConnectAsync(o, "loadgen-probe-sub"); }
+        catch when (DateTime.UtcNow < deadline) { await Task.Delay(20); }
+    }
+    subscriber.ApplicationMessageReceivedAsync += _ => { answered.TrySetResult(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); return Task.CompletedTask; };
+    await subscriber.SubscribeAsync(o.OutTopic);
+    publisher = await ConnectAsync(o, "loadgen-probe-pub");
+    var seq = 0;
+    while (!answered.Task.IsCompleted && DateTime.UtcNow < deadline)
+    {
+        await publisher.PublishStringAsync(o.InTopic, $"{{\"run\":0,\"seq\":{seq++},\"ts\":0,\"value\":1}}");
+        await Task.WhenAny(answered.Task, Task.Delay(20));
+    }
+    if (!answered.Task.IsCompleted) { Console.WriteLine("PROBE timeout"); return 1; }
+    Console.WriteLine($"PROBE startup_ms={await answered.Task - o.SinceUnixMs}");
+    return 0;
+}
+
+static async Task<IMqttClient> ConnectAsync(Options o, string name)
+{
+    var client = new MqttClientFactory().CreateMqttClient();
+    var options = new MqttClientOptionsBuilder().WithTcpServer(o.Host, o.Port).WithClientId($"{name}-{Guid.NewGuid():N}"[..23])
+        .WithCleanSession().WithKeepAlivePeriod(TimeSpan.FromSeconds(60)).Build();
+    // MQTTnet's 8 KiB socket buffers stall high rates; 4 MiB keeps the load generator out of the way.
+    ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 4 << 20;
+    await client.ConnectAsync(options);
+    return client;
+}
+
+sealed record Options(string Host, int Port, int Count, int Rate, int Qos, int Fanout, string Check, string InTopic, string OutTopic,
+    int InFlight, double QuietSeconds, string Tags, bool Probe, long SinceUnixMs)
+{
+    public static Options Parse(string[] args)
+    {
+        var map = new Dictionary<string, string>();
+        var probe = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--probe") { probe = true; continue; }
+            if (!args[i].StartsWith("--") || i + 1 >= args.Length) throw new ArgumentException($"bad argument '{args[i]}'");
+            map[args[i][2..]] = args[++i];
+        }
+        string Get(string key, string fallback) => map.GetValueOrDefault(key, fallback);
+        var broker = Get("broker", "127.0.0.1:1883").Split(':');
+        return new Options(broker[0], int.Parse(broker[1]), int.Parse(Get("count", "10000")), int.Parse(Get("rate", "0")),
+            int.Parse(Get("qos", "0")), int.Parse(Get("fanout", "1")), Get("check", "none"), Get("in", "bench/in"), Get("out", "bench/out"),
+            int.Parse(Get("inflight", "100")), double.Parse(Get("quiet", "5"), System.Globalization.CultureInfo.InvariantCulture),
+            Get("tags", ""), probe, long.Parse(Get("since-unix-ms", "0")));
+    }
+}
+
+/// <summary>The fields of an output message the checks need.</summary>
+readonly record struct Reading(int Run, int Seq, long Ts, double Value, double? Scaled, string? Level, int? Branch)
+{
+    public static bool TryParse(System.Buffers.ReadOnlySequence<byte> payload, out Reading reading)
+    {
+        reading = default;
+        try
+        {
+            var reader = new Utf8JsonReader(payload);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            int run = -1, seq = -1; long ts = 0; double value = double.NaN; double? scaled = null; string? level = null; int? branch = null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var name = reader.GetString();
+                reader.Read();
+                switch (name)
+                {
+                    case "run": run = reader.GetInt32(); break;
+                    case "seq": seq = reader.GetInt32(); break;
+                    case "ts": ts = reader.GetInt64(); break;
+                    case "value": value = reader.GetDouble(); break;
+                    case "scaled": scaled = reader.GetDouble(); break;
+                    case "level": level = reader.GetString(); break;
+                    case "branch": branch = (int)reader.GetDouble(); break;
+                    default: reader.Skip(); break;
+                }
+            }
+            reading = new Reading(run, seq, ts, value, scaled, level, branch);
+            return run >= 0;
+        }
+        catch (JsonException) { return false; }
+        catch (InvalidOperationException) { return false; }
+        catch (FormatException) { return false; }
+    }
+
+    public static bool Check(string scenario, Reading r)
+    {
+        var expectedValue = (r.Seq * 7919 % 10000) / 100.0;
+        if (Math.Abs(r.Value - expectedValue) > 1e-9) return false;
+        return scenario switch
+        {
+            "function" or "fanout" => r.Scaled is { } s && Math.Abs(s - (r.Value * 1.8 + 32)) < 1e-6,
+            "switch" => r.Level == (r.Value > 50 ? "high" : "low"),
+            _ => true,
+        };
+    }
+}

