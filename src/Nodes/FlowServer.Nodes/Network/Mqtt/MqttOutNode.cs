@@ -52,8 +52,14 @@ public sealed class MqttOutOptions : NodeOptions
     """)]
 public sealed class MqttOutNode : FlowNode<MqttOutOptions>
 {
+    // Publishes in flight (QoS 1/2 awaiting their acknowledgement) before the node takes no
+    // more messages: waiting for each PUBACK in turn would cap throughput at one round trip
+    // per message; a full window backs up into the inbox, so nothing is dropped.
+    const int MaxInFlight = 100;
+
     MqttBrokerConfigNode? _broker;
     IDisposable? _user;
+    readonly SemaphoreSlim _window = new(MaxInFlight);
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -81,7 +87,38 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>
             .WithRetainFlag(retain);
         if (_broker!.IsVersion5) AddVersion5Properties(message, builder);
 
-        await _broker!.PublishAsync(builder.Build(), cancellationToken);
+        var publish = builder.Build();
+        await _window.WaitAsync(cancellationToken);
+        if (!_broker!.IsConnected)
+        {
+            // While disconnected, publish one at a time so that the reconnect sends in order.
+            try
+            {
+                await DrainAsync(cancellationToken);
+                await _broker.PublishAsync(publish, cancellationToken);
+            }
+            finally { _window.Release(); }
+            return;
+        }
+        _ = PublishInFlightAsync(publish, message, cancellationToken);
+    }
+
+    async Task PublishInFlightAsync(MqttApplicationMessage publish, FlowMessage message, CancellationToken cancellationToken)
+    {
+        try { await _broker!.PublishAsync(publish, cancellationToken); }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Context.Warn($"a message for '{publish.Topic}' was not published: the node stopped before the broker acknowledged it");
+        }
+        catch (Exception e) { Context.ReportError(e.Message, message, e); }
+        finally { _window.Release(); }
+    }
+
+    // Waits until every publish in flight has been acknowledged (or failed).
+    async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < MaxInFlight - 1; i++) await _window.WaitAsync(cancellationToken);
+        _window.Release(MaxInFlight - 1);
     }
 
     /// <summary>The bytes Node-RED writes for a payload.</summary>
@@ -111,9 +148,13 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>
             foreach (var (name, value) in properties) builder.WithUserProperty(name, Encoding.UTF8.GetBytes(MessageValue.ToText(value)));
     }
 
-    public override Task StopAsync(CancellationToken cancellationToken)
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            for (var i = 0; i < MaxInFlight; i++) await _window.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) { Context.Warn("stopped with publishes still unacknowledged"); }
         _user?.Dispose();
-        return Task.CompletedTask;
     }
 }
