@@ -96,7 +96,8 @@ public sealed class FunctionOptions : NodeOptions
     `error(err, msg)`, `warn`, `log`, `status({fill, shape, text})`, `on('close', fn)`),
     `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)`,
     `RED.util.cloneMessage`, `Buffer` (a Uint8Array with `from`, `alloc`, `concat`,
-    `toString(encoding)`), and `console`. `await` may be used. `setTimeout` is not available.
+    `toString(encoding)`), `console`, and `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval`
+    (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
 
     *On Start* runs once when the node starts and *On Stop* when it stops; both see `node` and
     the context, not `msg`.
@@ -197,6 +198,8 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
             }
             catch (Exception e) { failure = Describe(e); }
             toSend = TakeOutbox();
+            foreach (var timer in _timers.Values) timer.Cancel();
+            _timers.Clear();
             _engine.Dispose();
             _engine = null;
             _handler = null;
@@ -364,6 +367,62 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
         console.FastSetDataProperty("warn", Fn(engine, "warn", Warn));
         console.FastSetDataProperty("error", Fn(engine, "error", Warn));
         engine.SetValue("console", console);
+
+        engine.SetValue("setTimeout", Fn(engine, "setTimeout", args => StartTimer(args, repeat: false)));
+        engine.SetValue("setInterval", Fn(engine, "setInterval", args => StartTimer(args, repeat: true)));
+        engine.SetValue("clearTimeout", Fn(engine, "clearTimeout", args => { StopTimer(Arg(args, 0)); return JsValue.Undefined; }));
+        engine.SetValue("clearInterval", Fn(engine, "clearInterval", args => { StopTimer(Arg(args, 0)); return JsValue.Undefined; }));
+    }
+
+    // Timers, as in Node-RED's function node: callbacks run under the same gate as messages (the
+    // engine is single-threaded), may call node.send, and are all cleared when the node stops.
+    const int MaxTimers = 1000;
+    readonly Dictionary<int, CancellationTokenSource> _timers = [];
+    int _lastTimerId;
+
+    JsValue StartTimer(JsValue[] args, bool repeat)
+    {
+        var callback = Arg(args, 0);
+        if (!callback.IsCallable()) throw new JavaScriptException(_engine!.Intrinsics.TypeError, (repeat ? "setInterval" : "setTimeout") + " needs a function");
+        if (_timers.Count >= MaxTimers) throw new JavaScriptException(_engine!.Intrinsics.Error, $"more than {MaxTimers} timers are pending");
+        var delay = TimeSpan.FromMilliseconds(Math.Max(repeat ? 1 : 0, Arg(args, 1).IsNumber() ? Arg(args, 1).AsNumber() : 0));
+        var extra = args.Skip(2).ToArray();
+        var id = ++_lastTimerId;
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(Context.Stopping);
+        _timers[id] = cancel;
+        _ = RunTimerAsync(id, callback, extra, delay, repeat, cancel.Token);
+        return new JsNumber(id);
+    }
+
+    void StopTimer(JsValue id)
+    {
+        if (!id.IsNumber() || !_timers.Remove((int)id.AsNumber(), out var cancel)) return;
+        cancel.Cancel();
+        cancel.Dispose();
+    }
+
+    async Task RunTimerAsync(int id, JsValue callback, JsValue[] args, TimeSpan delay, bool repeat, CancellationToken token)
+    {
+        try
+        {
+            do
+            {
+                await Task.Delay(delay, token);
+                List<(int, FlowMessage)> toSend;
+                string? failure = null;
+                lock (_gate)
+                {
+                    if (_engine is null || token.IsCancellationRequested) return;
+                    if (!repeat) _timers.Remove(id);
+                    try { _engine.Invoke(callback, JsValue.Undefined, args).UnwrapIfPromise(); }
+                    catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
+                    toSend = TakeOutbox();
+                }
+                await SendAllAsync(toSend, Context.Stopping);
+                if (failure is not null) Context.ReportError(failure);
+            } while (repeat);
+        }
+        catch (OperationCanceledException) { }
     }
 
     // Node-RED's context API: get(key | keys, [store], [callback]), set(key | keys, value | values, [store], [callback]), keys().
