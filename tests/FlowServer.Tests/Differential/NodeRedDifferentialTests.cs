@@ -80,6 +80,29 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
             [{"id":"ENTRY","type":"batch","name":"","mode":"count","count":"2","overlap":"0","interval":10,"allowEmptySequence":false,"topics":[],"wires":[["parts"]]},
              {"id":"parts","type":"function","name":"","func":"return { payload: { p: msg.payload, i: msg.parts.index, n: msg.parts.count === undefined ? null : msg.parts.count } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"]]}]
             """, ["a", "b", "c", "d", "e"]),
+        new("switch-types", """
+            [{"id":"ENTRY","type":"switch","name":"","property":"payload","propertyType":"msg","rules":[
+              {"t":"regex","v":"^ab+c$","vt":"str","case":true},{"t":"istype","v":"object","vt":"object"},{"t":"empty"},
+              {"t":"hask","v":"k","vt":"str"},{"t":"cont","v":"zz","vt":"str"},{"t":"else"}],"checkall":"true","repair":false,"outputs":6,
+              "wires":[["OUT0"],["OUT1"],["OUT2"],["OUT3"],["OUT4"],["OUT5"]]}]
+            """, ["ABBC", """{"k":1}""", "[]", """{"j":2}""", "azzb", "plain"]),
+        new("template-json", """
+            [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"handlebars","syntax":"mustache",
+              "template":"{\"name\":\"{{payload.name}}\",\"n\":{{payload.n}},\"label\":\"{{payload.label}}\"}","output":"json","wires":[["OUT0"]]}]
+            """, ["""{"name":"cell7","n":3,"label":"a/b<c>&d"}"""]),
+        new("function-send", """
+            [{"id":"ENTRY","type":"function","name":"","func":"node.send([[{ payload: 1 }, { payload: 2 }], null]);\ncontext.set('n', (context.get('n') || 0) + 1);\nreturn [null, { payload: { n: context.get('n'), got: msg.payload } }];","outputs":2,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"],["OUT1"]]}]
+            """, ["first", "second"]),
+        new("change-context", """
+            [{"id":"ENTRY","type":"change","name":"","rules":[
+              {"t":"set","p":"last","pt":"flow","to":"payload","tot":"msg"},
+              {"t":"set","p":"payload","pt":"msg","to":"last","tot":"flow"},
+              {"t":"set","p":"topic","pt":"msg","to":"t","tot":"str"}],
+              "action":"","property":"","from":"","to":"","reg":false,"wires":[["OUT0"]]}]
+            """, ["""{"a":1}""", "text"]),
+        new("trigger", """
+            [{"id":"ENTRY","type":"trigger","name":"","op1":"start","op2":"stop","op1type":"str","op2type":"str","duration":"150","extend":false,"overrideDelay":false,"units":"ms","reset":"","bytopic":"all","topic":"topic","outputs":1,"wires":[["OUT0"]]}]
+            """, ["go", "ignored"]),
     ];
 
     public static TheoryData<string> CaseNames()
