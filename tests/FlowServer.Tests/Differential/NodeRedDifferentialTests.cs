@@ -90,6 +90,10 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
             [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"handlebars","syntax":"mustache",
               "template":"{\"name\":\"{{payload.name}}\",\"n\":{{payload.n}},\"label\":\"{{payload.label}}\"}","output":"json","wires":[["OUT0"]]}]
             """, ["""{"name":"cell7","n":3,"label":"a/b<c>&d"}"""]),
+        new("template-yaml", """
+            [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"yaml","syntax":"mustache",
+              "template":"a: {{payload.a}}\nb: [1, two, 2.5]\nc: true\nd: ~\ne:\n  f: '3'\n","output":"yaml","wires":[["OUT0"]]}]
+            """, ["""{"a":"L3"}""", """{"a":42}"""]),
         new("function-send", """
             [{"id":"ENTRY","type":"function","name":"","func":"node.send([[{ payload: 1 }, { payload: 2 }], null]);\ncontext.set('n', (context.get('n') || 0) + 1);\nreturn [null, { payload: { n: context.get('n'), got: msg.payload } }];","outputs":2,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"],["OUT1"]]}]
             """, ["first", "second"]),

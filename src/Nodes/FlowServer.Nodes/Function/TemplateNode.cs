@@ -26,7 +26,7 @@ public sealed class TemplateOptions : NodeOptions
     [Property("template", Editor = PropertyEditor.TextArea, Help = "The template; when empty, msg.template is used")]
     public string Template { get; set; } = "";
 
-    [Property("output", Editor = PropertyEditor.Select, Choices = ["str", "json", "yaml"], Help = "str: plain text; json: the result parsed as JSON")]
+    [Property("output", Editor = PropertyEditor.Select, Choices = ["str", "json", "yaml"], Help = "str: plain text; json: the result parsed as JSON; yaml: the result parsed as YAML")]
     public string Output { get; set; } = "str";
 
     public PropertyPath? FieldPath { get; private set; }
@@ -36,8 +36,6 @@ public sealed class TemplateOptions : NodeOptions
         if (!PropertyPath.TryParse(string.IsNullOrEmpty(Field) ? "payload" : Field, out var path, out var error))
             yield return new OptionError("field", error!);
         FieldPath = path;
-        // Node-RED's "yaml" output parses the rendered text as YAML; there is no YAML parser here yet.
-        if (Output == "yaml") yield return new OptionError("output", "'yaml' (parsed YAML object) is not supported yet; use 'str' and a yaml node, or 'json'");
     }
 }
 
@@ -111,6 +109,16 @@ public sealed class TemplateNode : FlowNode<TemplateOptions>
             catch (JsonException e)
             {
                 Context.ReportError($"the result is not valid JSON: {e.Message}", message);
+                return ValueTask.CompletedTask;
+            }
+        }
+
+        else if (Options.Output == "yaml")
+        {
+            try { value = ParseYaml(text); }
+            catch (YamlDotNet.Core.YamlException e)
+            {
+                Context.ReportError($"the result is not valid YAML: {e.Message}", message);
                 return ValueTask.CompletedTask;
             }
         }
@@ -239,4 +247,20 @@ public sealed class TemplateNode : FlowNode<TemplateOptions>
     sealed record ContextScope(IContextStore Store);
 
     sealed record EnvScope(INodeContext Context);
+
+    // Unquoted scalars become numbers, booleans and null, as js-yaml (Node-RED's parser) reads them.
+    static readonly YamlDotNet.Serialization.IDeserializer Yaml = new YamlDotNet.Serialization.DeserializerBuilder()
+        .WithAttemptingUnquotedStringTypeDeserialization().Build();
+
+    static object? ParseYaml(string text) => ToMessageValue(Yaml.Deserialize<object?>(text));
+
+    static object? ToMessageValue(object? value) => value switch
+    {
+        null => null,
+        IDictionary<object, object?> map => map.ToDictionary(e => Convert.ToString(e.Key, System.Globalization.CultureInfo.InvariantCulture) ?? "", e => ToMessageValue(e.Value)),
+        IList<object?> list => list.Select(ToMessageValue).ToList(),
+        string or bool => value,
+        IConvertible number => number.ToDouble(System.Globalization.CultureInfo.InvariantCulture),
+        _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
