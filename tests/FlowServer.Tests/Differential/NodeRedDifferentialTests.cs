@@ -86,6 +86,13 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
               {"t":"hask","v":"k","vt":"str"},{"t":"cont","v":"zz","vt":"str"},{"t":"else"}],"checkall":"true","repair":false,"outputs":6,
               "wires":[["OUT0"],["OUT1"],["OUT2"],["OUT3"],["OUT4"],["OUT5"]]}]
             """, ["ABBC", """{"k":1}""", "[]", """{"j":2}""", "azzb", "plain"]),
+        new("switch-repair", """
+            [{"id":"ENTRY","type":"split","name":"","splt":"\\n","spltType":"str","arraySplt":1,"arraySpltType":"len","stream":false,"addname":"","wires":[["remember"]]},
+             {"id":"remember","type":"function","name":"","func":"flow.set('orig', msg.parts.id);\nreturn msg;","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["sw"]]},
+             {"id":"sw","type":"switch","name":"","property":"payload","propertyType":"msg","rules":[{"t":"gt","v":"3","vt":"num"},{"t":"else"}],"checkall":"true","repair":true,"outputs":2,"wires":[["report0"],["report1"]]},
+             {"id":"report0","type":"function","name":"","func":"return { payload: { p: msg.payload, i: msg.parts.index, n: msg.parts.count, sameId: msg.parts.id === flow.get('orig') } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"]]},
+             {"id":"report1","type":"function","name":"","func":"return { payload: { p: msg.payload, i: msg.parts.index, n: msg.parts.count, sameId: msg.parts.id === flow.get('orig') } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT1"]]}]
+            """, ["[5,1,4,2,6]"]),
         new("template-json", """
             [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"handlebars","syntax":"mustache",
               "template":"{\"name\":\"{{payload.name}}\",\"n\":{{payload.n}},\"label\":\"{{payload.label}}\"}","output":"json","wires":[["OUT0"]]}]

@@ -35,7 +35,7 @@ public sealed class SwitchOptions : NodeOptions
     [Property("checkall", Editor = PropertyEditor.Select, Choices = ["true", "false"], Label = "Checking", Help = "true: send on every matching rule's output; false: stop after the first match")]
     public bool CheckAll { get; set; } = true;
 
-    [Property("repair", Editor = PropertyEditor.Checkbox, Help = "Recreate message sequences (not supported; ignored)")]
+    [Property("repair", Editor = PropertyEditor.Checkbox, Help = "Recreate message sequences: buffer each whole sequence (msg.parts) and renumber parts.index/count per output")]
     public bool Repair { get; set; }
 
     [Property("outputs", Editor = PropertyEditor.Hidden, Min = 0, Help = "Number of outputs: one per rule")]
@@ -135,15 +135,62 @@ internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, S
 
     With *checking* set to stop after the first match, only the first matching output gets
     the message. *jsonata_exp* rules match when their JSONata expression (evaluated against the
-    message) gives `true`; the tested property may itself be a JSONata expression. *repair* is ignored.
+    message) gives `true`; the tested property may itself be a JSONata expression. With *repair*
+    (recreate message sequences) each whole sequence is buffered and every output gets its own
+    sequence: a new `parts.id`, `parts.index` renumbered from 0 and `parts.count` set to what
+    that output got.
     """)]
 public sealed class SwitchNode : FlowNode<SwitchOptions>
 {
     object? _previous;
     bool _hasPrevious;
 
+    // Sequences being buffered for repair, by parts.id.
+    readonly Dictionary<string, List<FlowMessage>> _sequences = [];
+
     public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
+        if (Options.Repair && message["parts"] is Dictionary<string, object?> parts && parts.GetValueOrDefault("id") is { } id)
+        {
+            await RepairAsync(MessageValue.ToText(id), parts, message, cancellationToken);
+            return;
+        }
+        foreach (var (port, outgoing) in Route(message)) await Context.SendAsync(port, outgoing, cancellationToken);
+    }
+
+    // Holds a sequence until all of it (parts.count) is in, routes every message, then gives each
+    // output's messages a sequence of their own: a new id, index 0..n-1 and count n, in arrival order.
+    async ValueTask RepairAsync(string id, Dictionary<string, object?> parts, FlowMessage message, CancellationToken cancellationToken)
+    {
+        if (!_sequences.TryGetValue(id, out var buffered)) _sequences[id] = buffered = [];
+        buffered.Add(message);
+        if (MessageValue.AsNumber(parts.GetValueOrDefault("count")) is not { } count || buffered.Count < count) return;
+        _sequences.Remove(id);
+        var byPort = new SortedDictionary<int, List<FlowMessage>>();
+        foreach (var item in buffered)
+            foreach (var (port, outgoing) in Route(item))
+            {
+                if (!byPort.TryGetValue(port, out var list)) byPort[port] = list = [];
+                list.Add(outgoing);
+            }
+        foreach (var (port, list) in byPort)
+        {
+            var sequenceId = FlowMessage.NewMessageId(); // each output's sequence is a new one, as in Node-RED
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i]["parts"] is Dictionary<string, object?> p)
+                {
+                    var renumbered = new Dictionary<string, object?>(p) { ["id"] = sequenceId, ["index"] = (double)i, ["count"] = (double)list.Count };
+                    list[i]["parts"] = renumbered;
+                }
+                await Context.SendAsync(port, list[i], cancellationToken);
+            }
+        }
+    }
+
+    List<(int Port, FlowMessage Message)> Route(FlowMessage message)
+    {
+        var routed = new List<(int, FlowMessage)>();
         var present = TryReadSubject(message, out var subject);
         var rules = Options.Compiled;
         var matched = false;
@@ -155,12 +202,13 @@ public sealed class SwitchNode : FlowNode<SwitchOptions>
             if (!hit) continue;
             matched = true;
             // Node-RED sends the original on the first matching output and clones on the others.
-            await Context.SendAsync(port, sent ? message.Clone() : message, cancellationToken);
+            routed.Add((port, sent ? message.Clone() : message));
             sent = true;
             if (!Options.CheckAll) break;
         }
         _previous = MessageValue.DeepClone(subject);
         _hasPrevious = present;
+        return routed;
     }
 
     bool TryReadSubject(FlowMessage message, out object? value)
