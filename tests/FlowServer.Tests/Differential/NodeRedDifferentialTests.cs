@@ -93,6 +93,17 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
              {"id":"report0","type":"function","name":"","func":"return { payload: { p: msg.payload, i: msg.parts.index, n: msg.parts.count, sameId: msg.parts.id === flow.get('orig') } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"]]},
              {"id":"report1","type":"function","name":"","func":"return { payload: { p: msg.payload, i: msg.parts.index, n: msg.parts.count, sameId: msg.parts.id === flow.get('orig') } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT1"]]}]
             """, ["[5,1,4,2,6]"]),
+        new("delay-rate-queue", """
+            [{"id":"ENTRY","type":"delay","name":"","pauseType":"rate","timeout":"5","timeoutUnits":"seconds","rate":"10","nbRateUnits":"1","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":1,"wires":[["OUT0"]]}]
+            """, ["a", "b", "c", "d"]),
+        new("delay-rate-drop", """
+            [{"id":"ENTRY","type":"delay","name":"","pauseType":"rate","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"2","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":true,"allowrate":false,"outputs":1,"wires":[["OUT0"]]}]
+            """, ["a", "b", "c"]),
+        new("catch", """
+            [{"id":"ENTRY","type":"function","name":"thrower","func":"if (msg.payload === 'bad') throw new Error('boom ' + msg.payload);\nif (msg.payload === 'soft') { node.error('soft failure', msg); return null; }\nreturn msg;","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT0"]]},
+             {"id":"catcher","type":"catch","name":"","scope":["ENTRY"],"uncaught":false,"wires":[["describe"]]},
+             {"id":"describe","type":"function","name":"","func":"return { payload: { message: msg.error.message, source: msg.error.source.name, type: msg.error.source.type, original: msg.payload } };","outputs":1,"timeout":0,"noerr":0,"initialize":"","finalize":"","libs":[],"wires":[["OUT1"]]}]
+            """, ["good", "bad", "soft"]),
         new("template-json", """
             [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"handlebars","syntax":"mustache",
               "template":"{\"name\":\"{{payload.name}}\",\"n\":{{payload.n}},\"label\":\"{{payload.label}}\"}","output":"json","wires":[["OUT0"]]}]
@@ -206,6 +217,8 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
                 {
                     node!["id"] = prefix + (string)node["id"]!;
                     node["z"] = "diff-tab";
+                    if (node["scope"] is JsonArray scope)
+                        node["scope"] = new JsonArray(scope.Select(id => (JsonNode?)JsonValue.Create(prefix + (string)id!)).ToArray());
                     foreach (var port in node["wires"]!.AsArray())
                         foreach (var wire in port!.AsArray().ToList())
                         {

@@ -134,7 +134,7 @@ public sealed class FunctionNodeTests
 
         var caught = await flow.NextAsync("caught");
         var error = Assert.IsType<Dictionary<string, object?>>(caught["error"]);
-        Assert.StartsWith("nope: bad", (string)error["message"]!);
+        Assert.Equal("Error: nope: bad", (string)error["message"]!); // the error's toString(), as Node-RED reports it
         Assert.Equal("fn", ((Dictionary<string, object?>)error["source"]!)["id"]);
         Assert.Equal("bad", caught.Payload);
         Assert.Equal("t1", caught.Topic);
@@ -142,13 +142,19 @@ public sealed class FunctionNodeTests
     }
 
     [Fact]
-    public async Task Type_errors_name_the_error_kind_and_line()
+    public async Task Thrown_errors_read_as_Node_RED_reports_them_with_the_line_of_a_reference_error()
     {
-        await using var flow = await StartFunctionAsync("const a = 1;\nreturn msg.nothing.there;");
+        // As Node-RED: the error's toString(), and line/column only for a ReferenceError.
+        await using var flow = await StartFunctionAsync("const a = 1;\nif (msg.payload === 'ref') return missingName;\nreturn msg.nothing.there;");
+        await flow.SendAsync("fn", "ref");
+        var reference = await flow.WaitForErrorAsync("ReferenceError");
+        Assert.Contains("missingName", reference);
+        Assert.Contains("(line 2, col ", reference);
+        flow.ClearErrors();
         await flow.SendAsync("fn", "x");
-        var error = await flow.WaitForErrorAsync("TypeError");
-        Assert.True(error.Contains("(line 2, col "), error);
-        Assert.Contains("(line 2, col ", error); Assert.Contains("reading 'there'", error);
+        var type = await flow.WaitForErrorAsync("TypeError: ");
+        Assert.Contains("there", type);
+        Assert.DoesNotContain("(line ", type);
     }
 
     [Fact]

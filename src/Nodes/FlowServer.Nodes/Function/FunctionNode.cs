@@ -280,10 +280,22 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
             MemoryLimitExceededException => $"Script allocated more than {MaxAllocatedBytes / (1024 * 1024)} MB in one run in {who}",
             StatementsCountOverflowException => $"Script ran too many statements in {who}",
             PromiseRejectedException rejected => JsConverter.ErrorText(rejected.RejectedValue),
-            JavaScriptException js => JsConverter.ErrorText(js.Error) + Where(js, Options.HandlerPrefixLength),
+            JavaScriptException js => ThrownText(js),
             FlowNodeException => e.Message,
             _ => $"{e.GetType().Name}: {e.Message}",
         };
+    }
+
+    // What Node-RED's function node reports for a thrown error: the error's toString()
+    // ("Error: boom", "TypeError: …"), with the line and column only for a ReferenceError.
+    string ThrownText(JavaScriptException e)
+    {
+        var error = e.Error;
+        if (error is not ObjectInstance obj || error.IsArray() || obj.Get("message").IsUndefined()) return JsConverter.ErrorText(error);
+        var name = obj.Get("name") is { } n && n.IsString() ? n.AsString() : "Error";
+        var message = obj.Get("message").ToString();
+        var text = message.Length == 0 ? name : $"{name}: {message}";
+        return name == "ReferenceError" ? text + Where(e, Options.HandlerPrefixLength) : text;
     }
 
     // Columns are 0-based in Jint; the editor counts from 1 and knows nothing of the wrapper.
