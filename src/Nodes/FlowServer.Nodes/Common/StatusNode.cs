@@ -13,11 +13,9 @@ public sealed class StatusOptions : NodeOptions
 
     public override IEnumerable<OptionError> Validate()
     {
-        if (Scope is { ValueKind: JsonValueKind.Array } array)
-            Ids = array.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToHashSet();
-        else if (Scope is { ValueKind: JsonValueKind.String } text && text.GetString() == "group")
-            return [new OptionError("scope", "the 'group' scope is not supported yet; list the nodes instead")];
-        return [];
+        var errors = NodeScope.Parse(Scope, out var ids);
+        Ids = ids;
+        return errors;
     }
 }
 
@@ -38,5 +36,5 @@ public sealed class StatusOptions : NodeOptions
     """)]
 public sealed class StatusNode : FlowNode<StatusOptions>, IStatusListener
 {
-    public bool Covers(string sourceId) => Options.Ids is null || Options.Ids.Contains(sourceId);
+    public bool Covers(string sourceId) => NodeScope.Covers(Options.Ids, sourceId);
 }
