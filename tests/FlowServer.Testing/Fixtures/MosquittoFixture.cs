@@ -62,18 +62,7 @@ public sealed class MosquittoFixture : IAsyncDisposable
     public async Task StartAsync()
     {
         if (_process is { HasExited: false }) return;
-        var info = new ProcessStartInfo(Executable, ["-c", ConfigPath])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = PeerProcess.Start(new ProcessStartInfo(Executable, ["-c", ConfigPath]), _output);
         _process = process;
         await FreePort.WaitListeningAsync(Port, TimeSpan.FromSeconds(10), () =>
             process.HasExited ? $"mosquitto exited with code {process.ExitCode}: {Output}" : $"mosquitto output: {Output}");

@@ -21,7 +21,7 @@ public sealed class NodeRedFixture : IAsyncDisposable
 
     readonly TempDirectory _userDir = new("flowserver-nodered");
     readonly StringBuilder _output = new();
-    readonly Process _process = new();
+    Process? _process;
 
     NodeRedFixture(int port)
     {
@@ -37,7 +37,7 @@ public sealed class NodeRedFixture : IAsyncDisposable
     /// <summary>Where Node-RED is installed (the directory holding node_modules).</summary>
     public static string Home => Environment.GetEnvironmentVariable("FLOWSERVER_NODERED_HOME") is { Length: > 0 } home
         ? home
-        : Path.Combine(RepositoryRoot(), "tests", ".cache", "node-red");
+        : Path.Combine(Repository.Root, "tests", ".cache", "node-red");
 
     public static async Task<NodeRedFixture> StartAsync()
     {
@@ -48,15 +48,8 @@ public sealed class NodeRedFixture : IAsyncDisposable
         var fixture = new NodeRedFixture(FreePort.Next());
         var settings = Path.Combine(fixture._userDir.Path, "settings.js");
         File.WriteAllText(settings, Settings);
-        var info = new ProcessStartInfo(node) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { red, "--settings", settings, "--userDir", fixture._userDir.Path, "--port", fixture.Port.ToString() }) info.ArgumentList.Add(a);
-        var process = fixture._process;
-        process.StartInfo = info;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (fixture._output) fixture._output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (fixture._output) fixture._output.AppendLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        fixture._process = PeerProcess.Start(
+            new ProcessStartInfo(node, [red, "--settings", settings, "--userDir", fixture._userDir.Path, "--port", fixture.Port.ToString()]), fixture._output);
         try
         {
             await FreePort.WaitListeningAsync(fixture.Port, TimeSpan.FromSeconds(60), () => $"Node-RED output:\n{fixture.Output}");
@@ -96,26 +89,15 @@ public sealed class NodeRedFixture : IAsyncDisposable
         return count;
     }
 
-    static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "FlowServer.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no FlowServer.sln above {AppContext.BaseDirectory}");
-    }
-
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        try
+        if (_process is { HasExited: false })
         {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
         }
-        catch (InvalidOperationException) { } // never started
-        _process.Dispose();
+        _process?.Dispose();
         _userDir.Dispose();
     }
 }

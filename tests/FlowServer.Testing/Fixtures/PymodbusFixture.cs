@@ -83,23 +83,12 @@ public sealed class PymodbusFixture : IAsyncDisposable
     public async Task StartAsync()
     {
         if (_process is { HasExited: false }) return;
-        var info = new ProcessStartInfo(Python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = _directory.Path,
-        };
+        var info = new ProcessStartInfo(Python) { WorkingDirectory = _directory.Path };
         info.ArgumentList.Add(ScriptPath);
         info.ArgumentList.Add(Port.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add(_delaySeconds.ToString(CultureInfo.InvariantCulture));
         info.ArgumentList.Add(Size.ToString(CultureInfo.InvariantCulture));
-        var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = PeerProcess.Start(info, _output);
         _process = process;
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);

@@ -7,17 +7,10 @@ namespace FlowServer.Tests.Modbus;
 
 public sealed class ModbusExampleFlowTests
 {
-    static string ExamplePath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "FlowServer.sln"))) return Path.Combine(dir.FullName, "flows", "examples", "modbus-simulated-line.json");
-        throw new DirectoryNotFoundException("repository root (FlowServer.sln) not found above " + AppContext.BaseDirectory);
-    }
-
     [Fact]
     public async Task The_simulated_line_example_produces_decoded_values()
     {
-        var flow = JsonNode.Parse(await File.ReadAllTextAsync(ExamplePath()))!.AsArray();
+        var flow = JsonNode.Parse(await File.ReadAllTextAsync(Repository.ExampleFlow("modbus-simulated-line.json")))!.AsArray();
         var port = FreePort.Next().ToString();
         foreach (var node in flow.Select(n => n!.AsObject()))
         {

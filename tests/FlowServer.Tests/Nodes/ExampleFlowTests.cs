@@ -10,10 +10,7 @@ public sealed class ExampleFlowTests
     // Loads an example and wires a capture node beside every debug node (same sources).
     static async Task<FlowTestHarness> StartExampleAsync(string file)
     {
-        string? path = null;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null && path is null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "FlowServer.sln"))) path = Path.Combine(dir.FullName, "flows", "examples", file);
-        var flow = JsonNode.Parse(await File.ReadAllTextAsync(path!))!.AsArray();
+        var flow = JsonNode.Parse(await File.ReadAllTextAsync(Repository.ExampleFlow(file)))!.AsArray();
         var debugs = flow.Where(n => (string?)n!["type"] == "debug").Select(n => (string)n!["id"]!).ToHashSet();
         foreach (var node in flow.ToList())
             foreach (var port in node!["wires"]?.AsArray() ?? [])
