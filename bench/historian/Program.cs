@@ -13,13 +13,10 @@ using Npgsql;
 var rows = args.Length > 0 ? int.Parse(args[0]) : 200_000;
 var runs = args.Length > 1 ? int.Parse(args[1]) : 5;
 var insertRows = Math.Min(rows, 20_000); // single-row INSERTs are slow; fewer rows give the same rate
-// QoS of the MQTT leg (publisher and mqtt in): 1 (default, nothing may be lost) or 0.
-var qos = int.Parse(Environment.GetEnvironmentVariable("BENCH_QOS") ?? "1");
-Qos.Level = qos;
 
 await using var server = await PostgresFixture.StartAsync();
 await using var mosquitto = await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "");
-Console.WriteLine($"PostgreSQL on port {server.Port}, Mosquitto on {mosquitto.Port}; MQTT QoS {qos}; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
+Console.WriteLine($"PostgreSQL on port {server.Port}, Mosquitto on {mosquitto.Port}; MQTT QoS {Qos.Level}; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
 
 var mqttAlone = new List<double>();
 var mqttHistorian = new List<double>();
@@ -274,5 +271,6 @@ static async Task<double> RawInsertsAsync(PostgresFixture server, int rows)
 
 static class Qos
 {
-    public static int Level = 1;
+    // QoS of the MQTT leg (publisher and mqtt in): 1 (default, nothing may be lost) or 0.
+    public static readonly int Level = int.Parse(Environment.GetEnvironmentVariable("BENCH_QOS") ?? "1");
 }

@@ -11,14 +11,16 @@ public static class Metrics
     {
         var text = new StringBuilder();
         var hosts = runtime.Hosts.Values.OrderBy(h => h.NodeId, StringComparer.Ordinal).ToList();
+        // One sample line, labelled with the node it belongs to.
+        void Sample(string name, NodeHost host, double value) =>
+            text.Append(name).Append("{node=\"").Append(Escape(host.NodeId)).Append("\",type=\"").Append(Escape(host.NodeType))
+                .Append("\",flow=\"").Append(Escape(host.FlowId ?? "")).Append("\"} ")
+                .Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         void Family(string name, string help, string type, Func<NodeHost, double> value)
         {
             text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
             text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-            foreach (var host in hosts)
-                text.Append(name).Append("{node=\"").Append(Escape(host.NodeId)).Append("\",type=\"").Append(Escape(host.NodeType))
-                    .Append("\",flow=\"").Append(Escape(host.FlowId ?? "")).Append("\"} ")
-                    .Append(value(host).ToString(CultureInfo.InvariantCulture)).Append('\n');
+            foreach (var host in hosts) Sample(name, host, value(host));
         }
         Family("flowserver_node_messages_in_total", "Messages a node took from its inbox.", "counter", h => h.Received);
         Family("flowserver_node_messages_out_total", "Messages a node sent along its wires.", "counter", h => h.Sent);
@@ -35,10 +37,7 @@ public static class Metrics
             var first = family.First().Metric;
             text.Append("# HELP flowserver_").Append(family.Key).Append(' ').Append(first.Help).Append('\n');
             text.Append("# TYPE flowserver_").Append(family.Key).Append(' ').Append(first.Type).Append('\n');
-            foreach (var (host, metric) in family)
-                text.Append("flowserver_").Append(family.Key).Append("{node=\"").Append(Escape(host.NodeId)).Append("\",type=\"").Append(Escape(host.NodeType))
-                    .Append("\",flow=\"").Append(Escape(host.FlowId ?? "")).Append("\"} ")
-                    .Append(metric.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            foreach (var (host, metric) in family) Sample("flowserver_" + family.Key, host, metric.Value);
         }
         text.Append("# HELP flowserver_events_dropped_total Live events (debug, status) dropped for slow observers.\n# TYPE flowserver_events_dropped_total counter\n");
         text.Append("flowserver_events_dropped_total ").Append(events.DroppedEvents).Append('\n');

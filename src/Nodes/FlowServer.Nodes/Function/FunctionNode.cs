@@ -198,7 +198,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
             }
             catch (Exception e) { failure = Describe(e); }
             toSend = TakeOutbox();
-            foreach (var timer in _timers.Values) timer.Cancel();
+            foreach (var timer in _timers.Values) { timer.Cancel(); timer.Dispose(); }
             _timers.Clear();
             _engine.Dispose();
             _engine = null;
@@ -425,7 +425,9 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>
                 lock (_gate)
                 {
                     if (_engine is null || token.IsCancellationRequested) return;
-                    if (!repeat) _timers.Remove(id);
+                    // A fired one-shot is done: free its source (it is linked to Stopping, so
+                    // keeping it would hold a registration until the node stops).
+                    if (!repeat && _timers.Remove(id, out var fired)) fired.Dispose();
                     try { _engine.Invoke(callback, JsValue.Undefined, args).UnwrapIfPromise(); }
                     catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
                     toSend = TakeOutbox();

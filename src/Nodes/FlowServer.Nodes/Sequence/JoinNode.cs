@@ -158,15 +158,13 @@ public sealed class JoinNode : FlowNode<JoinOptions>
         _reducing.Remove(id);
 
         var options = Options;
-        var ordered = group.Messages.OrderBy(m => MessageParts.AsIndex(MessageParts.Of(m)!["index"])).ToList();
+        var ordered = group.Messages.Select(m => (Message: m, Index: MessageParts.AsIndex(MessageParts.Of(m)!["index"])))
+            .OrderBy(item => item.Index).ToList();
         if (options.ReduceRight) ordered.Reverse();
         var count = (double)ordered.Count;
         var accumulated = options.InitialValue!.Evaluate(message, Context);
-        foreach (var item in ordered)
-        {
-            var index = (double)(MessageParts.AsIndex(MessageParts.Of(item)!["index"]) ?? 0);
-            accumulated = options.Reduce!.Evaluate(item, Context, new Dictionary<string, object?> { ["A"] = accumulated, ["I"] = index, ["N"] = count });
-        }
+        foreach (var (item, index) in ordered)
+            accumulated = options.Reduce!.Evaluate(item, Context, new Dictionary<string, object?> { ["A"] = accumulated, ["I"] = (double)(index ?? 0), ["N"] = count });
         if (options.Fixup is { } fixup)
             accumulated = fixup.EvaluateOn(new Dictionary<string, object?>(), Context, new Dictionary<string, object?> { ["A"] = accumulated, ["N"] = count });
         await Context.SendAsync(0, FlowMessage.WithPayload(accumulated), token);
