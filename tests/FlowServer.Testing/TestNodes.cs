@@ -56,3 +56,34 @@ public sealed class GateNode : FlowNode
         await Context.SendAsync(0, message, cancellationToken);
     }
 }
+
+/// <summary>
+/// Test-only (<c>test-inline</c>): a node the runtime may run on the sender's thread. It records
+/// the thread it ran on and whether two messages ever overlapped in it, optionally holds every
+/// message until the test opens it, and appends its mark to <c>msg.marks</c>.
+/// </summary>
+[NodeType("test-inline", Category = "test", Help = "Runs inline for tests.")]
+public sealed class InlineNode : FlowNode<TestMarkOptions>, IRunsInline
+{
+    readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    int _inside;
+
+    /// <summary>When true, messages wait for <see cref="Open"/>.</summary>
+    public bool Hold { get; set; }
+    public bool Overlapped { get; private set; }
+    public int LastThread { get; private set; }
+
+    public void Open() => _open.TrySetResult();
+
+    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Increment(ref _inside) > 1) Overlapped = true;
+        LastThread = Environment.CurrentManagedThreadId;
+        if (Hold) await _open.Task.WaitAsync(cancellationToken);
+        if (message["marks"] is not List<object?> marks) message["marks"] = marks = [];
+        marks.Add(Options.Mark);
+        Thread.SpinWait(50); // widen the window in which a second message could overlap
+        Interlocked.Decrement(ref _inside);
+        await Context.SendAsync(0, message, cancellationToken);
+    }
+}

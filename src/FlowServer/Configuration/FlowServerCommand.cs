@@ -21,11 +21,12 @@ public static class FlowServerCommand
         var brokerBind = Option("--broker-bind", "Address the built-in MQTT broker listens on", "FLOWSERVER_BROKER_BIND", defaults.BrokerBind);
         var flows = Option<string?>("--flows", "A flow JSON file to import and deploy at start", "FLOWSERVER_FLOWS", null);
         var queue = Option("--queue-capacity", "Inbox capacity of each node", "FLOWSERVER_QUEUE_CAPACITY", defaults.QueueCapacity);
+        var noInline = Option("--no-inline", "Always hand messages to a node on its own drain thread, never on the sender's (for comparison)", "FLOWSERVER_NO_INLINE", false);
         var noExample = Option("--no-example", "Do not deploy the example flow into an empty store", "FLOWSERVER_NO_EXAMPLE", false);
 
         var root = new RootCommand("FlowServer: a flow-based integration server for industrial data (Node-RED flow format).")
         {
-            port, bind, dataDir, storage, connection, noBroker, brokerPort, brokerBind, flows, queue, noExample,
+            port, bind, dataDir, storage, connection, noBroker, brokerPort, brokerBind, flows, queue, noInline, noExample,
         };
         root.SetAction(async (result, cancel) =>
         {
@@ -41,6 +42,7 @@ public static class FlowServerCommand
                 BrokerBind = result.GetValue(brokerBind)!,
                 FlowsFile = result.GetValue(flows),
                 QueueCapacity = result.GetValue(queue),
+                RunInline = !result.GetValue(noInline),
                 DeployExampleWhenEmpty = !result.GetValue(noExample),
             };
             var errors = options.Validate();

@@ -25,6 +25,8 @@ public sealed class FlowServerOptions
     public bool DeployExampleWhenEmpty { get; set; } = true;
     /// <summary>Inbox capacity of each node unless its queueSize says otherwise.</summary>
     public int QueueCapacity { get; set; } = 1000;
+    /// <summary>Let quick nodes run on their sender's thread when they are idle (see NodeHost).</summary>
+    public bool RunInline { get; set; } = true;
 
     /// <summary>Checks the values; returns one sentence per problem, naming the option.</summary>
     public IReadOnlyList<string> Validate()

@@ -6,10 +6,18 @@ using Microsoft.Extensions.Logging;
 namespace FlowServer.Runtime;
 
 /// <summary>
-/// Runs one node: owns its bounded inbox and the single reader loop that hands messages to the
-/// node in order, routes what it sends, and counts everything. Implements the node's
-/// <see cref="INodeContext"/>.
+/// Runs one node: owns its bounded inbox, hands its messages to the node one at a time in order,
+/// routes what it sends, and counts everything. Implements the node's <see cref="INodeContext"/>.
 /// </summary>
+/// <remarks>
+/// Messages are handed over by a "drain": whoever finds the node idle after putting a message
+/// into its inbox becomes the one draining it. For nodes that allow it (<see cref="IRunsInline"/>)
+/// that is the sender's own thread, so a chain like mqtt in → function → mqtt out runs without a
+/// thread hop per node (each hop wakes a thread, which at plant-floor rates costs more than the
+/// node's work). Otherwise, and past a nesting depth or a budget of messages, the drain runs on
+/// the thread pool. At most one drain per node runs at a time, so a node still sees its messages
+/// one by one, in order.
+/// </remarks>
 public sealed class NodeHost : INodeContext
 {
     readonly FlowRuntime _runtime;
@@ -17,8 +25,15 @@ public sealed class NodeHost : INodeContext
     readonly CancellationTokenSource _stopping = new();
     readonly CancellationTokenSource _abort = new();
     volatile NodeHost[][] _routes = [];
-    Task? _loop;
-    volatile bool _stopped;
+    readonly bool _runsInline;
+    int _draining; // 1 while a drain hands this node its messages
+    volatile bool _started, _stopped;
+
+    // How deep drains may nest on one thread (node inside node inside node…) and how many
+    // messages a sender's thread takes for a node before leaving the rest to the thread pool.
+    const int MaxInlineDepth = 8;
+    const int InlineBudget = 64;
+    [ThreadStatic] static int t_inlineDepth;
 
     long _received, _sent, _errors, _dropped, _processingTicks;
 
@@ -45,6 +60,7 @@ public sealed class NodeHost : INodeContext
             };
             _inbox = Channel.CreateBounded<FlowMessage>(options, _ => Interlocked.Increment(ref _dropped));
             Capacity = capacity;
+            _runsInline = node is IRunsInline && runtime.Options.RunInline;
         }
     }
 
@@ -89,46 +105,70 @@ public sealed class NodeHost : INodeContext
             ReportError(text, null, e);
             SetStatus(NodeStatus.Failed("start failed"));
         }
-        if (_inbox is not null) _loop = Task.Run(ReadLoopAsync);
+        _started = true;
+        if (_inbox is not null && _inbox.Reader.Count > 0) await ScheduleDrainAsync().ConfigureAwait(false);
     }
 
-    async Task ReadLoopAsync()
+    /// <summary>Makes sure someone drains the inbox: this thread (inline), the pool, or a drain already running.</summary>
+    ValueTask ScheduleDrainAsync()
+    {
+        if (!_started || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return ValueTask.CompletedTask;
+        if (_runsInline && t_inlineDepth < MaxInlineDepth && !_stopping.IsCancellationRequested)
+        {
+            t_inlineDepth++;
+            try { return DrainAsync(InlineBudget); }
+            finally { t_inlineDepth--; }
+        }
+        DrainOnPool();
+        return ValueTask.CompletedTask;
+    }
+
+    void DrainOnPool() => ThreadPool.UnsafeQueueUserWorkItem(static host => _ = host.DrainAsync(int.MaxValue), this, preferLocal: false);
+
+    /// <summary>Hands queued messages to the node until the inbox is empty (or the budget is spent, then the pool goes on).</summary>
+    async ValueTask DrainAsync(int budget)
     {
         var reader = _inbox!.Reader;
         var token = _abort.Token;
-        try
+        while (true)
         {
-            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+            while (!token.IsCancellationRequested && reader.TryRead(out var message))
             {
-                while (reader.TryRead(out var message))
+                await ProcessAsync(message, token).ConfigureAwait(false);
+                if (--budget == 0 && reader.Count > 0)
                 {
-                    Interlocked.Increment(ref _received);
-                    var started = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        await Node.ReceiveAsync(message, token).ConfigureAwait(false);
-                        if (_runtime.HasCompletionListeners) await _runtime.RouteCompletionAsync(this, message).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (token.IsCancellationRequested)
-                    {
-                        return;
-                    }
-                    catch (Exception e)
-                    {
-                        await RaiseErrorAsync(e.Message, message, e).ConfigureAwait(false);
-                    }
-                    Interlocked.Add(ref _processingTicks, Stopwatch.GetTimestamp() - started);
+                    DrainOnPool(); // still ours (_draining stays 1): the pool goes on where this thread stops
+                    return;
                 }
             }
+            Volatile.Write(ref _draining, 0);
+            // A message written after the last TryRead found us still draining: take it, unless someone else did.
+            if (token.IsCancellationRequested || reader.Count == 0 || Interlocked.CompareExchange(ref _draining, 1, 0) != 0) return;
+        }
+    }
+
+    async ValueTask ProcessAsync(FlowMessage message, CancellationToken token)
+    {
+        Interlocked.Increment(ref _received);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await Node.ReceiveAsync(message, token).ConfigureAwait(false);
+            if (_runtime.HasCompletionListeners) await _runtime.RouteCompletionAsync(this, message).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+        catch (Exception e)
+        {
+            await RaiseErrorAsync(e.Message, message, e).ConfigureAwait(false);
+        }
+        Interlocked.Add(ref _processingTicks, Stopwatch.GetTimestamp() - started);
     }
 
     /// <summary>Takes a message into the inbox, waiting while it is full (unless the node drops).</summary>
     internal ValueTask EnqueueAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         if (_inbox is null) return ValueTask.CompletedTask;
-        if (_inbox.Writer.TryWrite(message)) return ValueTask.CompletedTask;
+        if (_inbox.Writer.TryWrite(message)) return ScheduleDrainAsync();
         return EnqueueSlowAsync(message, cancellationToken);
     }
 
@@ -137,6 +177,7 @@ public sealed class NodeHost : INodeContext
         try
         {
             await _inbox!.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            await ScheduleDrainAsync().ConfigureAwait(false);
         }
         catch (ChannelClosedException)
         {
@@ -236,21 +277,16 @@ public sealed class NodeHost : INodeContext
     {
         _stopping.Cancel();
         _inbox?.Writer.TryComplete();
-        if (_loop is not null)
+        if (_inbox is not null && !await DrainedAsync(deadlineUtc).ConfigureAwait(false))
         {
-            var remaining = deadlineUtc - DateTime.UtcNow;
-            if (remaining < TimeSpan.Zero) remaining = TimeSpan.Zero;
-            if (await Task.WhenAny(_loop, Task.Delay(remaining)).ConfigureAwait(false) != _loop)
+            _abort.Cancel();
+            await DrainedAsync(DateTime.UtcNow.AddMilliseconds(500)).ConfigureAwait(false);
+            var left = _inbox.Reader.Count;
+            while (_inbox.Reader.TryRead(out _)) { }
+            if (left > 0)
             {
-                _abort.Cancel();
-                await Task.WhenAny(_loop, Task.Delay(500)).ConfigureAwait(false);
-                var left = _inbox!.Reader.Count;
-                while (_inbox.Reader.TryRead(out _)) { }
-                if (left > 0)
-                {
-                    Interlocked.Add(ref _dropped, left);
-                    Logger.LogWarning("{Type} {Id}: {Count} queued messages were dropped at the stop deadline", NodeType, NodeId, left);
-                }
+                Interlocked.Add(ref _dropped, left);
+                Logger.LogWarning("{Type} {Id}: {Count} queued messages were dropped at the stop deadline", NodeType, NodeId, left);
             }
         }
         _stopped = true;
@@ -267,6 +303,19 @@ public sealed class NodeHost : INodeContext
         }
         _abort.Cancel();
         if (Status != NodeStatus.Clear) _runtime.Events.ForgetStatus(NodeId);
+    }
+
+    /// <summary>Waits until the inbox is empty and no drain runs, or the deadline passes (false then).</summary>
+    async Task<bool> DrainedAsync(DateTime deadlineUtc)
+    {
+        // Most nodes are idle when they stop; the rest are polled (stops are rare, drains short).
+        if (_started && Volatile.Read(ref _draining) == 0 && _inbox!.Reader.Count > 0) await ScheduleDrainAsync().ConfigureAwait(false);
+        while (Volatile.Read(ref _draining) != 0 || (_started && _inbox!.Reader.Count > 0 && !_abort.IsCancellationRequested))
+        {
+            if (DateTime.UtcNow >= deadlineUtc) return false;
+            await Task.Delay(2).ConfigureAwait(false);
+        }
+        return true;
     }
 }
 

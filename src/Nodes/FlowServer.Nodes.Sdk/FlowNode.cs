@@ -78,6 +78,15 @@ public interface IMetricsSource
 /// <summary>One figure of a node: a Prometheus metric name (without prefix), help text, <c>counter</c> or <c>gauge</c>, and value.</summary>
 public readonly record struct NodeMetric(string Name, string Help, string Type, double Value);
 
+/// <summary>
+/// Marks a node type whose <see cref="FlowNode.ReceiveAsync"/> is short and CPU-bound (or waits
+/// only for backpressure, as a publish window) and that never holds a lock or semaphore of its
+/// own while sending from a timer or callback. The runtime may then run it on the sender's thread
+/// when its inbox is empty and it is idle, saving a thread hop per node. Order and one-at-a-time
+/// delivery hold either way.
+/// </summary>
+public interface IRunsInline;
+
 /// <summary>A node that can be triggered from outside, as <c>POST /inject/:id</c> does for inject nodes.</summary>
 public interface IInjectable
 {

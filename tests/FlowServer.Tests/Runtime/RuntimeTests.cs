@@ -244,6 +244,106 @@ public sealed class RuntimeTests
         Assert.Equal(500, capture.Pending);
     }
 
+    [Fact]
+    public async Task An_idle_inline_node_runs_on_the_senders_thread_within_the_send()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
+        node.Hold = true;
+
+        // The send only completes once the node has run: it runs inside it.
+        var send = flow.SendAsync("a", 1.0).AsTask();
+        Assert.False(send.IsCompleted);
+        node.Open();
+        await send;
+        Assert.Equal(new List<object?> { "A" }, (await flow.NextAsync("out"))["marks"]);
+
+        var thread = Environment.CurrentManagedThreadId;
+        await flow.SendAsync("a", 2.0);
+        Assert.Equal(thread, node.LastThread);
+    }
+
+    [Fact]
+    public async Task Without_inline_delivery_the_send_returns_before_the_node_runs()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }), new RuntimeOptions { RunInline = false });
+        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
+        node.Hold = true;
+
+        await flow.SendAsync("a", 1.0); // queued: the node runs on its own drain
+        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+        node.Open();
+        Assert.Equal(1.0, (await flow.NextAsync("out")).Payload);
+    }
+
+    [Fact]
+    public async Task Concurrent_senders_to_inline_nodes_keep_order_and_one_message_at_a_time()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "b" } } },
+            new { id = "b", type = "test-inline", mark = "B", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        const int senders = 4, each = 2000;
+
+        await Task.WhenAll(Enumerable.Range(0, senders).Select(s => Task.Run(async () =>
+        {
+            for (var i = 0; i < each; i++) await flow.SendAsync("a", s * 100_000.0 + i);
+        })));
+        var received = await flow.Capture("out").TakeAsync(senders * each);
+
+        Assert.False(((InlineNode)flow.Runtime.Find("a")!.Node).Overlapped);
+        Assert.False(((InlineNode)flow.Runtime.Find("b")!.Node).Overlapped);
+        for (var s = 0; s < senders; s++)
+        {
+            var mine = received.Select(m => (double)m.Payload!).Where(v => (int)(v / 100_000) == s).ToList();
+            Assert.Equal(Enumerable.Range(0, each).Select(i => s * 100_000.0 + i), mine);
+        }
+        Assert.All(received, m => Assert.Equal(new List<object?> { "A", "B" }, m["marks"]));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_long_chain_of_inline_nodes_delivers_everything_without_exhausting_the_stack()
+    {
+        const int length = 300;
+        var nodes = Enumerable.Range(0, length).Select(i => (object)new
+        {
+            id = $"n{i}", type = "test-inline", mark = $"{i}", wires = new[] { new[] { i + 1 < length ? $"n{i + 1}" : "out" } },
+        }).Append(new { id = "out", type = "test-capture" }).ToArray();
+        await using var flow = await StartAsync(Flow(nodes));
+
+        for (var i = 0; i < 50; i++) await flow.SendAsync("n0", (double)i);
+        var received = await flow.Capture("out").TakeAsync(50);
+
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (double)i), received.Select(m => (double)m.Payload!));
+        Assert.All(received, m => Assert.Equal(length, ((List<object?>)m["marks"]!).Count));
+    }
+
+    [Fact]
+    public async Task Stop_waits_for_a_message_that_an_inline_node_is_processing()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
+        node.Hold = true;
+        var capture = flow.Capture("out");
+        var send = Task.Run(async () => await flow.SendAsync("a", 1.0));
+        await WaitUntil(() => flow.Runtime.Find("a")!.Received == 1);
+
+        var stop = flow.Runtime.StopAsync();
+        await Task.Delay(100);
+        Assert.False(stop.IsCompleted); // still processing: stop waits for it
+        node.Open();
+        await stop;
+        await send;
+        Assert.Equal(1, capture.Pending);
+    }
+
     static async Task WaitUntil(Func<bool> condition)
     {
         var until = DateTime.UtcNow.AddSeconds(5);

@@ -34,7 +34,7 @@ public sealed class DebugOptions : NodeOptions
     ### Details
     The live debug stream is served on the `/comms` socket (topic `debug`).
     """)]
-public sealed class DebugNode : FlowNode<DebugOptions>
+public sealed class DebugNode : FlowNode<DebugOptions>, IRunsInline
 {
     public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {

@@ -143,7 +143,7 @@ internal sealed record CompiledChangeRule(string Kind, ChangeTarget Target, Type
     A *JSONata* value (`tot: "jsonata"`) is an expression evaluated against the message, with
     `$flowContext`, `$globalContext` and `$env` as in Node-RED.
     """)]
-public sealed class ChangeNode : FlowNode<ChangeOptions>
+public sealed class ChangeNode : FlowNode<ChangeOptions>, IRunsInline
 {
     public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {

@@ -109,7 +109,7 @@ public sealed class FunctionOptions : NodeOptions
     limit fails with an error (caught by catch nodes) and the next message is processed as usual.
     Use `node.error(err, msg)` to raise an error catch nodes see without stopping the function.
     """)]
-public sealed class FunctionNode : FlowNode<FunctionOptions>
+public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
 {
     const int MaxCallDepth = 1000;
     const long MaxAllocatedBytes = 512L * 1024 * 1024;

@@ -59,7 +59,7 @@ public sealed class RangeOptions : NodeOptions
     A message without the property passes through unchanged. A value that is not a number is
     reported as an error (with the message, so a catch node sees it) and not sent on.
     """)]
-public sealed class RangeNode : FlowNode<RangeOptions>
+public sealed class RangeNode : FlowNode<RangeOptions>, IRunsInline
 {
     public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {

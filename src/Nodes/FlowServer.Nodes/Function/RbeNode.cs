@@ -79,7 +79,7 @@ public sealed class RbeOptions : NodeOptions
     without the property are ignored; a band mode value that is not a number is dropped with
     a warning.
     """)]
-public sealed class RbeNode : FlowNode<RbeOptions>
+public sealed class RbeNode : FlowNode<RbeOptions>, IRunsInline
 {
     const string NoTopic = "_no_topic";
     readonly Dictionary<string, object?> _previous = new(StringComparer.Ordinal);

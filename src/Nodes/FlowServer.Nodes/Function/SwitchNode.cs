@@ -140,7 +140,7 @@ internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, S
     sequence: a new `parts.id`, `parts.index` renumbered from 0 and `parts.count` set to what
     that output got.
     """)]
-public sealed class SwitchNode : FlowNode<SwitchOptions>
+public sealed class SwitchNode : FlowNode<SwitchOptions>, IRunsInline
 {
     object? _previous;
     bool _hasPrevious;

@@ -63,7 +63,7 @@ public sealed class TemplateOptions : NodeOptions
     JSON first); text that is not JSON is reported as an error with the message.
     *Plain* syntax uses the template text as is.
     """)]
-public sealed class TemplateNode : FlowNode<TemplateOptions>
+public sealed class TemplateNode : FlowNode<TemplateOptions>, IRunsInline
 {
     static readonly StubbleVisitorRenderer Renderer = new StubbleBuilder()
         .Configure(settings =>

@@ -97,7 +97,7 @@ public sealed class CsvOptions : NodeOptions
     with the separator, a quote or a newline are quoted. *hdrout* adds a header row on every
     message (`all`) or on the first one until `msg.reset` (`once`). Each row ends with *ret*.
     """)]
-public sealed partial class CsvNode : FlowNode<CsvOptions>
+public sealed partial class CsvNode : FlowNode<CsvOptions>, IRunsInline
 {
     bool _headerSent;
     List<string>? _streamHeader; // header of a sequence fed line by line

@@ -46,7 +46,7 @@ public sealed class JsonOptions : NodeOptions
     cannot be turned into JSON text, and a message without the property passes unchanged.
     With *pretty*, JSON text is indented by four spaces.
     """)]
-public sealed class JsonNode : FlowNode<JsonOptions>
+public sealed class JsonNode : FlowNode<JsonOptions>, IRunsInline
 {
     static readonly JsonWriterOptions PrettyWriter = new()
     {

@@ -93,7 +93,7 @@ public sealed class SplitOptions : NodeOptions
     counting across messages. Messages whose value is a number, boolean or null, or that lack
     the property, are dropped.
     """)]
-public sealed class SplitNode : FlowNode<SplitOptions>
+public sealed class SplitNode : FlowNode<SplitOptions>, IRunsInline
 {
     // Stream mode state: the held-back tail and the running index.
     string _textRemainder = "";

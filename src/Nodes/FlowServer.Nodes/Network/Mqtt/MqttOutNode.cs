@@ -50,7 +50,7 @@ public sealed class MqttOutOptions : NodeOptions
     While the broker is unreachable the node waits for the connection (its inbox fills and slows
     the flow) instead of dropping messages. A message with no topic at all raises an error.
     """)]
-public sealed class MqttOutNode : FlowNode<MqttOutOptions>
+public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
 {
     // Publishes in flight (QoS 1/2 awaiting their acknowledgement) before the node takes no
     // more messages: waiting for each PUBACK in turn would cap throughput at one round trip
