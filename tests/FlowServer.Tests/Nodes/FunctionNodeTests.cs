@@ -245,6 +245,21 @@ public sealed class FunctionNodeTests
     }
 
     [Fact]
+    public async Task Finalize_runs_at_stop_even_when_no_message_came_and_a_node_without_messages_stops_quietly()
+    {
+        // The script engine is made on first need: On Stop code must still run without any message.
+        var json = Flow(
+            new { id = "fn", type = "function", finalize = "global.set('stopped', 'yes');", func = "return msg;", wires = new[] { new[] { "out" } } },
+            new { id = "idle", type = "function", func = "return msg;", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" });
+        var flow = await StartAsync(json);
+        var global = flow.Runtime.Find("fn")!.GlobalContext;
+        await flow.DisposeAsync();
+        Assert.Equal("yes", global.Get("stopped"));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Env_red_util_and_console_are_available()
     {
         var json = $$"""

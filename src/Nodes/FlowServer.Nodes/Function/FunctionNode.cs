@@ -66,9 +66,22 @@ public sealed class FunctionOptions : NodeOptions
     // bodies that may await pay for the promise.
     static bool UsesAwait(string code) => code.Contains("await", StringComparison.Ordinal);
 
+    // Prepared scripts are immutable and shared by engines; flows repeat the same code in many
+    // nodes (copied nodes, generated flows), so a deploy parses each distinct text once.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Field, string Text), Prepared<Script>> PreparedScripts = new();
+    const int MaxPreparedScripts = 2000;
+
     static Prepared<Script>? Prepare(string field, string code, string prefix, List<OptionError> errors)
     {
-        try { return Engine.PrepareScript(prefix + code + "\n})", source: field); }
+        var text = prefix + code + "\n})";
+        if (PreparedScripts.TryGetValue((field, text), out var cached)) return cached;
+        try
+        {
+            var prepared = Engine.PrepareScript(text, source: field);
+            if (PreparedScripts.Count >= MaxPreparedScripts) PreparedScripts.Clear();
+            PreparedScripts[(field, text)] = prepared;
+            return prepared;
+        }
         catch (Exception e) when (e is ScriptPreparationException or Acornima.ParseErrorException or JavaScriptException)
         {
             errors.Add(new OptionError(field, $"has a syntax error: {(e.InnerException ?? e).Message}"));
@@ -122,6 +135,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     JsConverter? _converter;
     JsValue? _handler;
     string? _currentMessageId;
+    bool _running;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -131,15 +145,14 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         string? failure = null;
         lock (_gate)
         {
-            _engine = CreateEngine();
-            _converter = new JsConverter(_engine);
-            InstallGlobals(_engine, _converter);
-            _handler = _engine.Evaluate(Options.Handler);
+            _running = true;
+            if (Options.Cleanup is not null) EnsureEngine(); // On Stop code runs even if no message came
             if (Options.Setup is { } setup)
             {
+                EnsureEngine();
                 try
                 {
-                    var init = _engine.Evaluate(setup);
+                    var init = _engine!.Evaluate(setup);
                     _engine.Invoke(init, JsValue.Undefined, []).UnwrapIfPromise();
                 }
                 catch (Exception e) { failure = Describe(e); }
@@ -148,6 +161,18 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         }
         if (failure is not null) Context.ReportError($"On Start failed: {failure}");
         return SendAllAsync(toSend, cancellationToken).AsTask();
+    }
+
+    // The engine is made when it is first needed (On Start code, else the first message): a flow
+    // of hundreds of function nodes deploys without building hundreds of engines up front.
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_engine), nameof(_converter), nameof(_handler))]
+    void EnsureEngine()
+    {
+        if (_engine is not null && _converter is not null && _handler is not null) return;
+        _engine = CreateEngine();
+        _converter = new JsConverter(_engine);
+        InstallGlobals(_engine, _converter);
+        _handler = _engine.Evaluate(Options.Handler);
     }
 
     Engine CreateEngine() => new(options =>
@@ -163,7 +188,8 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         string? failure = null;
         lock (_gate)
         {
-            if (_engine is null || _handler is null) throw new FlowNodeException("the function is not running");
+            if (!_running) throw new FlowNodeException("the function is not running");
+            EnsureEngine();
             _currentMessageId = message.MessageId;
             try
             {
@@ -190,6 +216,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         string? failure = null;
         lock (_gate)
         {
+            _running = false;
             if (_engine is null) return;
             try
             {
