@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Soak: FlowServer under a sustained rate for minutes, memory sampled throughout.
+#
+#   bash bench/soak.sh [--minutes 10] [--rate 2000] [--scenario function|switch|fanout] [--qos 0|1]
+#
+# Builds FlowServer and the load generator in Release, starts its own Mosquitto on a free loopback
+# port and FlowServer with the scenario's flow (bench/flows/generate.py), warms up, then publishes
+# at the rate for the given minutes while reading the engine's RSS and CPU every 10 s. Prints the
+# samples, the load generator's result (lost, duplicated, latency) and whether memory stayed
+# flat: the median RSS of the last third of the run against that of the first third.
+set -euo pipefail
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+MINUTES=10 RATE=2000 SCENARIO=function QOS=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --minutes) MINUTES=$2; shift 2 ;;
+        --rate) RATE=$2; shift 2 ;;
+        --scenario) SCENARIO=$2; shift 2 ;;
+        --qos) QOS=$2; shift 2 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 64 ;;
+    esac
+done
+WORK=$(mktemp -d /tmp/flowserver-soak-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
+trap cleanup EXIT
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+log "building FlowServer and the load generator (Release)"
+dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
+
+BROKER_PORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 2000000\n%s\n' \
+    "$BROKER_PORT" "$( [ "$(id -u)" = 0 ] && echo "user root" )" >"$WORK/mosquitto.conf"
+/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+PIDS+=($!)
+python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
+sleep 0.5
+
+dotnet "$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll" --port "$(free_port)" --data-dir "$WORK/engine" \
+    --no-broker --no-example --flows "$WORK/$SCENARIO.qos$QOS.json" >"$WORK/engine.log" 2>&1 &
+ENGINE=$!
+PIDS+=("$ENGINE")
+fan=1; [ "$SCENARIO" = fanout ] && fan=10
+$LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$(date +%s%3N)" --quiet 5 >/dev/null
+$LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$QOS" --count 5000 --fanout $fan --check "$SCENARIO" --quiet 3 >/dev/null
+
+count=$(( RATE * MINUTES * 60 ))
+log "soak: $SCENARIO, QoS $QOS, $RATE msg/s for $MINUTES min ($count inputs)"
+$LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$QOS" --rate "$RATE" --count "$count" --fanout $fan --check "$SCENARIO" --quiet 10 >"$WORK/result.txt" &
+LOAD=$!
+ticks() { sed 's/.*) //' "/proc/$ENGINE/stat" | awk '{print $12 + $13}'; }
+echo "elapsed_s rss_mib cpu_percent"
+: >"$WORK/rss"
+start=$(date +%s); last=$(ticks); while kill -0 "$LOAD" 2>/dev/null; do
+    sleep 10
+    kill -0 "$LOAD" 2>/dev/null || break
+    now=$(ticks); rss=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$ENGINE/status") / 1024 ))
+    echo "$(( $(date +%s) - start )) $rss $(( (now - last) * 100 / $(getconf CLK_TCK) / 10 ))"
+    echo "$rss" >>"$WORK/rss"; last=$now
+done
+wait "$LOAD" || true
+grep RESULT "$WORK/result.txt" || { cat "$WORK/result.txt"; exit 1; }
+python3 - "$WORK/rss" <<'PY'
+import statistics, sys
+rss = [int(x) for x in open(sys.argv[1]) if x.strip()]
+third = max(1, len(rss) // 3)
+first, last = statistics.median(rss[:third]), statistics.median(rss[-third:])
+print(f"RSS median first third {first:.0f} MiB, last third {last:.0f} MiB, max {max(rss)} MiB over {len(rss)} samples")
+print("memory flat" if last <= first * 1.10 else "memory GREW by more than 10 %")
+PY
