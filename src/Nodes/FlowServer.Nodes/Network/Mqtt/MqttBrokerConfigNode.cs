@@ -161,7 +161,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
         // on pruned segments and retransmission timeouts. 1 MiB keeps high rates flowing.
         if (_clientOptions.ChannelOptions is MqttClientTcpOptions tcp) tcp.BufferSize = SocketBufferBytes;
 
-        _client = new MqttClientFactory().CreateMqttClient();
+        _client = new MqttClientFactory().CreateMqttClient(new MqttSocketAdapterFactory());
         _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
         _client.DisconnectedAsync += OnDisconnectedAsync;
         if (Options.AutoConnect) EnsureConnecting();
