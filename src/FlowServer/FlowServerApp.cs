@@ -63,6 +63,7 @@ public static class FlowServerApp
         services.AddSingleton(options);
         services.AddSingleton(_ => NodeCatalog.CreateDefault());
         services.AddSingleton<FlowCompiler>();
+        services.AddSingleton<DeployWarmup>();
         services.AddSingleton<RuntimeEvents>();
         services.AddSingleton<FlowRuntime>();
         services.AddSingleton<FlowService>();
@@ -78,9 +79,15 @@ public static class FlowServerApp
 /// Brings the flows up at start (import file, stored revision, or the example for an empty
 /// store) and stops them, draining, at shutdown.
 /// </summary>
-sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, ILogger<FlowStartup> log) : IHostedService
+sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, DeployWarmup warmup, ILogger<FlowStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await StartFlowsAsync(cancellationToken);
+        _ = warmup.RunInBackground(); // after the flows run, so it never delays their first message
+    }
+
+    async Task StartFlowsAsync(CancellationToken cancellationToken)
     {
         try { await store.InitializeAsync(cancellationToken); }
         catch (Exception e) { throw new StartupException($"the {options.Storage} store cannot be opened: {e.Message}", e); }
