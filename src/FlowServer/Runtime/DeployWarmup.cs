@@ -11,7 +11,15 @@ namespace FlowServer.Runtime;
 /// </summary>
 public sealed class DeployWarmup(FlowCompiler compiler, ILogger<DeployWarmup> log)
 {
-    public Task RunInBackground() => Task.Run(Run);
+    // Long enough for the started flows to connect and subscribe first (the warm-up would compete
+    // with them for the cores), short enough to be done before a person clicks Deploy.
+    static readonly TimeSpan Delay = TimeSpan.FromSeconds(1);
+
+    public Task RunInBackground(TimeSpan? delay = null) => Task.Run(async () =>
+    {
+        await Task.Delay(delay ?? Delay);
+        Run();
+    });
 
     void Run()
     {

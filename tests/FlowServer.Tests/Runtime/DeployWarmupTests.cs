@@ -36,7 +36,7 @@ public sealed class DeployWarmupTests
     public async Task Running_it_deploys_nothing()
     {
         await using var harness = await FlowTestHarness.StartAsync("[]");
-        await new DeployWarmup(harness.Compiler, NullLogger<DeployWarmup>.Instance).RunInBackground();
+        await new DeployWarmup(harness.Compiler, NullLogger<DeployWarmup>.Instance).RunInBackground(TimeSpan.Zero);
         Assert.Empty(harness.Runtime.Hosts);
     }
 
