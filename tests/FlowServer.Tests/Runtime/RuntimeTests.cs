@@ -247,11 +247,8 @@ public sealed class RuntimeTests
     [Fact]
     public async Task An_idle_inline_node_runs_on_the_senders_thread_within_the_send()
     {
-        await using var flow = await StartAsync(Flow(
-            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
-            new { id = "out", type = "test-capture" }));
-        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
-        node.Hold = true;
+        await using var flow = await StartAsync(InlineToCapture);
+        var node = Held(flow);
 
         // The send only completes once the node has run: it runs inside it.
         var send = flow.SendAsync("a", 1.0).AsTask();
@@ -268,11 +265,8 @@ public sealed class RuntimeTests
     [Fact]
     public async Task Without_inline_delivery_the_send_returns_before_the_node_runs()
     {
-        await using var flow = await StartAsync(Flow(
-            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
-            new { id = "out", type = "test-capture" }), new RuntimeOptions { RunInline = false });
-        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
-        node.Hold = true;
+        await using var flow = await StartAsync(InlineToCapture, new RuntimeOptions { RunInline = false });
+        var node = Held(flow);
 
         await flow.SendAsync("a", 1.0); // queued: the node runs on its own drain
         Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
@@ -326,11 +320,8 @@ public sealed class RuntimeTests
     [Fact]
     public async Task Stop_waits_for_a_message_that_an_inline_node_is_processing()
     {
-        await using var flow = await StartAsync(Flow(
-            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
-            new { id = "out", type = "test-capture" }));
-        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
-        node.Hold = true;
+        await using var flow = await StartAsync(InlineToCapture);
+        var node = Held(flow);
         var capture = flow.Capture("out");
         var send = Task.Run(async () => await flow.SendAsync("a", 1.0));
         await WaitUntil(() => flow.Runtime.Find("a")!.Received == 1);
@@ -342,6 +333,19 @@ public sealed class RuntimeTests
         await stop;
         await send;
         Assert.Equal(1, capture.Pending);
+    }
+
+    // The shape the inline tests share: inline node "a" (mark A) wired to a capture "out".
+    static readonly string InlineToCapture = Flow(
+        new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
+        new { id = "out", type = "test-capture" });
+
+    // Node "a", made to hold each message until the test opens it.
+    static InlineNode Held(FlowTestHarness flow)
+    {
+        var node = (InlineNode)flow.Runtime.Find("a")!.Node;
+        node.Hold = true;
+        return node;
     }
 
     static async Task WaitUntil(Func<bool> condition)
