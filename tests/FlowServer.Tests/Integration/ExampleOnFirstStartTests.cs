@@ -54,6 +54,7 @@ public sealed class ExampleOnFirstStartTests
     {
         await using var server = await FlowServerInstance.StartAsync(o => { o.BrokerEnabled = false; o.DeployExampleWhenEmpty = true; });
 
+        Assert.Null(server.Services.GetService<BuiltInBroker>());
         Assert.Equal("[]", await server.Http.GetStringAsync("/flows"));
         Assert.Empty(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
     }

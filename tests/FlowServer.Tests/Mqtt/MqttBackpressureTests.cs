@@ -143,9 +143,9 @@ public sealed class MqttBackpressureTests
         var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
         await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = port });
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => broker.StartAsync(CancellationToken.None));
+        var error = await Assert.ThrowsAsync<FlowServer.Configuration.StartupException>(() => broker.StartAsync(CancellationToken.None));
 
-        Assert.Equal($"the built-in MQTT broker cannot listen on 127.0.0.1:{port}: port in use (set --broker-port or --no-broker)", error.Message);
+        Assert.Equal($"--broker-port {port}: 127.0.0.1:{port} is already in use, so the built-in MQTT broker cannot listen there (choose another --broker-port, or --no-broker)", error.Message);
     }
 
     [Fact]
