@@ -31,13 +31,13 @@ public static class AdminApi
         {
             var type = ParseDeploymentType(request.Headers["Node-RED-Deployment-Type"]);
             if (type is null) return Problem(400, "invalid_deployment_type", "Node-RED-Deployment-Type must be full, flows, nodes or reload");
-            var body = await ReadBodyAsync(request);
-            if (type == DeploymentType.Reload && string.IsNullOrWhiteSpace(body))
+            // As Node-RED: reload restarts the stored flows and ignores the body (and its rev).
+            if (type == DeploymentType.Reload)
             {
                 var reloaded = await flows.DeployAsync(FlowDocument.Empty, new Dictionary<string, JsonObject>(), DeploymentType.Reload, null, cancel);
                 return IsV2(request) ? Results.Json(new { rev = reloaded }, Json) : Results.NoContent();
             }
-            return await DeployAsync(flows, body, type.Value, IsV2(request), cancel);
+            return await DeployAsync(flows, await ReadBodyAsync(request), type.Value, IsV2(request), cancel);
         });
 
         app.MapGet("/flow/{id}", (string id, FlowService flows) =>

@@ -4,7 +4,9 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FlowServer.Runtime;
 using FlowServer.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace FlowServer.Tests.Api;
@@ -197,6 +199,31 @@ public sealed class AdminApiTests
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
         Assert.Equal(3, JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray().Count);
         Assert.Equal(HttpStatusCode.NotFound, (await server.Http.PostAsync("/api/revisions/999/restore", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Reload_restarts_the_stored_flows_ignores_the_body_and_stores_no_revision()
+    {
+        await using var server = await FlowServerInstance.StartAsync();
+        await server.DeployAsync(SampleFlow);
+        var runtime = server.Services.GetRequiredService<FlowRuntime>();
+
+        foreach (var body in new[] { "", "{}", "not json at all", """[{"id":"x","type":"nope"}]""" })
+        {
+            var before = runtime.Find("dbg")!.Node;
+            var reload = await server.DeployAsync(body, type: "reload");
+            Assert.Equal(HttpStatusCode.NoContent, reload.StatusCode);
+            Assert.NotSame(before, runtime.Find("dbg")!.Node);
+        }
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+
+        // v2: a stale rev in the body is ignored too; the answer is the current revision.
+        var current = JsonNode.Parse(await (await server.DeployAsync("[]", v2: true)).Content.ReadAsStringAsync())!["rev"]!.GetValue<string>();
+        var v2 = await server.DeployAsync("""{"flows":[],"rev":"stale"}""", type: "reload", v2: true);
+        Assert.Equal(HttpStatusCode.OK, v2.StatusCode);
+        Assert.Equal(current, JsonNode.Parse(await v2.Content.ReadAsStringAsync())!["rev"]!.GetValue<string>());
+        Assert.Equal(2, JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray().Count);
     }
 
     [Fact]
