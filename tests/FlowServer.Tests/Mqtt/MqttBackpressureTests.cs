@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using FlowServer.Mqtt;
+using FlowServer.Nodes.Network.Mqtt;
+using FlowServer.Runtime;
 using MQTTnet;
 using FlowServer.Testing;
 using FlowServer.Testing.Fixtures;
@@ -122,6 +124,41 @@ public sealed class MqttBackpressureTests
         var received = await flow.Capture("cap").TakeAsync(50);
         Assert.Equal(Enumerable.Range(0, 50).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
         await WaitUntilAsync(() => Volatile.Read(ref acknowledged) == 50);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_message_in_hand_when_its_mqtt_in_stops_is_not_acknowledged_and_comes_again_on_the_persistent_session()
+    {
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        var clientId = "persistent-" + Guid.NewGuid().ToString("N")[..8];
+        string FlowWith(string inName) => Flow(
+            new { id = "b1", type = "mqtt-broker", broker = "127.0.0.1", port = mosquitto.Port, clientid = clientId, cleansession = false },
+            new { id = "in", type = "mqtt in", name = inName, topic = "held", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "gate" } } },
+            new { id = "gate", type = "test-gate", queueSize = 1, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" });
+        await using var flow = await StartAsync(FlowWith("first"));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        var gate = flow.Runtime.Find("gate")!;
+
+        // "0" held by the gate, "1" in its inbox, "2" in the mqtt in waiting for room.
+        for (var i = 0; i < 3; i++) await publisher.PublishAsync("held", i.ToString(), qos: 1);
+        await WaitUntilAsync(() => gate.InboxDepth == 1);
+        await Task.Delay(300);
+
+        // Only the mqtt in restarts; "2" cannot reach the flow any more.
+        await flow.DeployAsync(FlowWith("second"), DeploymentType.Nodes);
+        var broker = (MqttBrokerConfigNode)flow.Runtime.Find("b1")!.Node;
+        Assert.Equal(1, broker.Metrics.Single(m => m.Name == "mqtt_undelivered_total").Value);
+        ((GateNode)gate.Node).Open();
+        var first = await flow.Capture("cap").TakeAsync(2);
+        Assert.Equal(["0", "1"], first.Select(m => (string)m.Payload!));
+
+        // A reconnect resumes the session: the broker sends the unacknowledged "2" again.
+        await flow.DeployAsync(FlowWith("second"), DeploymentType.Full);
+        ((GateNode)flow.Runtime.Find("gate")!.Node).Open();
+        Assert.Equal("2", (string)(await flow.NextAsync("cap", TimeSpan.FromSeconds(15))).Payload!);
         flow.AssertNoErrors();
     }
 
