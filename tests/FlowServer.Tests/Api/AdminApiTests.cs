@@ -184,6 +184,33 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task Put_flow_global_replaces_the_config_nodes_and_keeps_the_tabs()
+    {
+        await using var server = await FlowServerInstance.StartAsync();
+        var withOldConfig = JsonNode.Parse(SampleFlow)!.AsArray();
+        withOldConfig.Add(JsonNode.Parse("""{"id":"b-old","type":"mqtt-broker","name":"old","broker":"127.0.0.1","port":"1883"}"""));
+        await server.DeployAsync(withOldConfig.ToJsonString());
+
+        var body = """{"id":"global","configs":[{"id":"b-new","type":"mqtt-broker","name":"new","broker":"127.0.0.1","port":"1884","credentials":{"user":"u","password":"secret"}}],"subflows":[]}""";
+        var put = await server.Http.PutAsync("/flow/global", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal("global", JsonNode.Parse(await put.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+        var configs = JsonNode.Parse(await server.Http.GetStringAsync("/flow/global"))!["configs"]!.AsArray();
+        Assert.Equal(["b-new"], configs.Select(c => c!["id"]!.GetValue<string>()));
+        Assert.Null(configs[0]!["credentials"]);
+        Assert.True(JsonNode.Parse(await server.Http.GetStringAsync("/credentials/mqtt-broker/b-new"))!["has_password"]!.GetValue<bool>());
+        var flows = JsonNode.Parse(await server.Http.GetStringAsync("/flows"))!.AsArray();
+        Assert.Equal(["t1", "inj", "dbg", "b-new"], flows.Select(n => n!["id"]!.GetValue<string>()));
+        Assert.Equal(2, JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray().Count);
+
+        var invalid = await server.Http.PutAsync("/flow/global", new StringContent("""{"id":"global","configs":[{"id":"x","type":"nope"}]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
+        Assert.Contains("unknown node type 'nope'", await invalid.Content.ReadAsStringAsync());
+        Assert.Equal(4, JsonNode.Parse(await server.Http.GetStringAsync("/flows"))!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task Revisions_are_listed_and_an_old_one_can_be_restored()
     {
         await using var server = await FlowServerInstance.StartAsync();
