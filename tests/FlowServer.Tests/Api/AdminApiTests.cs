@@ -78,6 +78,12 @@ public sealed class AdminApiTests
         Assert.Contains(errors, e => e!["id"]!.GetValue<string>() == "i1" && e["field"]!.GetValue<string>() == "wires");
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
         Assert.Equal(HttpStatusCode.OK, (await server.Http.PostAsync("/inject/inj", null)).StatusCode);
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+
+        var badType = await server.DeployAsync(SampleFlow, type: "everything");
+        Assert.Equal(HttpStatusCode.BadRequest, badType.StatusCode);
+        Assert.Equal("invalid_deployment_type", JsonNode.Parse(await badType.Content.ReadAsStringAsync())!["code"]!.GetValue<string>());
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
 
         var malformed = await server.DeployAsync("[{\"id\":");
         Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
@@ -259,8 +265,14 @@ public sealed class AdminApiTests
         await using var server = await FlowServerInstance.StartAsync();
         var ok = await server.Http.PostAsync("/api/validate", new StringContent(SampleFlow, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        var bad = await server.Http.PostAsync("/api/validate", new StringContent("""[{"id":"a","type":"nope"}]""", Encoding.UTF8, "application/json"));
+        var bad = await server.Http.PostAsync("/api/validate", new StringContent("""[{"id":"a","type":"nope","name":"Mystery"}]""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var body = JsonNode.Parse(await bad.Content.ReadAsStringAsync())!;
+        Assert.Equal("invalid_flow", body["code"]!.GetValue<string>());
+        var error = Assert.Single(body["errors"]!.AsArray())!;
+        Assert.Equal(("a", "nope", "Mystery", "type"), (error["id"]!.GetValue<string>(), error["type"]!.GetValue<string>(), error["name"]!.GetValue<string>(), error["field"]!.GetValue<string>()));
+        Assert.Equal("nope 'Mystery' (a): type unknown node type 'nope'", error["text"]!.GetValue<string>());
+        Assert.Empty(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
         Assert.Equal("[]", await server.Http.GetStringAsync("/flows"));
     }
 
@@ -286,6 +298,24 @@ public sealed class AdminApiTests
         await Task.Delay(200);
         var metrics = await server.Http.GetStringAsync("/metrics");
         Assert.Contains("flowserver_node_messages_in_total{node=\"dbg\",type=\"debug\",flow=\"t1\"} 1", metrics);
+    }
+
+    [Fact]
+    public async Task Metrics_count_the_messages_a_dropping_node_drops()
+    {
+        // Without inline runs the sends below only queue, so the busy function keeps its inbox full.
+        await using var server = await FlowServerInstance.StartAsync(o => o.RunInline = false);
+        await server.DeployAsync("""
+        [{"id":"t1","type":"tab"},
+         {"id":"busy","type":"function","z":"t1","func":"var until = Date.now() + 500; while (Date.now() < until) {} return msg;","queueSize":1,"queueOverflow":"drop-newest","wires":[]}]
+        """);
+        var runtime = server.Services.GetRequiredService<FlowRuntime>();
+        for (var i = 0; i < 5; i++) await runtime.DeliverAsync("busy", FlowServer.Nodes.Sdk.FlowMessage.WithPayload((double)i));
+
+        var dropped = runtime.Find("busy")!.Dropped;
+        Assert.InRange(dropped, 3, 4); // one in hand (or not yet taken), one queued, the rest dropped
+        var metrics = await server.Http.GetStringAsync("/metrics");
+        Assert.Contains($"flowserver_node_dropped_total{{node=\"busy\",type=\"function\",flow=\"t1\"}} {dropped}\n", metrics);
     }
 
     static async Task<string> ReceiveAsync(ClientWebSocket socket)
