@@ -98,6 +98,25 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     }
 
     [Fact]
+    public async Task The_buffer_lives_in_the_data_directory_by_default()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        var historian = Historian();
+        historian.Remove("bufferDir");
+        await using var flow = await StartAsync(name, historian);
+
+        for (var i = 0; i < 10; i++) await flow.SendAsync("h", (double)i, "t");
+        await WaitForRowsAsync(db, 10, flow);
+
+        var directory = Path.Combine(flow.DataDirectory, "historian", "h");
+        Assert.NotEmpty(Directory.GetFiles(directory, "*.log"));
+        var stream = Guid.Parse(File.ReadAllText(Path.Combine(directory, "stream.id")));
+        Assert.Equal(stream, await db.CreateCommand("SELECT stream FROM flowserver_historian_offsets WHERE node_id = 'h'").ExecuteScalarAsync());
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Columns_are_mapped_and_non_numeric_payloads_stored_as_json_with_their_timestamp()
     {
         var (name, db) = await postgres.CreateDatabaseAsync();

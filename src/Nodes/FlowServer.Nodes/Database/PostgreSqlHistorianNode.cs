@@ -39,7 +39,7 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     [Property("flushInterval", Editor = PropertyEditor.Number, Min = 10, Label = "Flush interval (ms)", Help = "A partial batch is written after this long")]
     public int FlushInterval { get; set; } = 1000;
 
-    [Property("bufferDir", Label = "Buffer directory", Help = "Where messages wait while the database is unreachable; default: <temp>/flowserver-historian/<node id>")]
+    [Property("bufferDir", Label = "Buffer directory", Help = "Where messages wait while the database is unreachable; default: <data dir>/historian/<node id>")]
     public string BufferDir { get; set; } = "";
 
     [Property("maxBufferMessages", Editor = PropertyEditor.Number, Min = 1, Label = "Buffer limit (messages)", Help = "Beyond this the node stops taking messages (backpressure)")]
@@ -73,7 +73,8 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     : timestamp (number | string) : optional time of the reading (ms since 1970 or ISO 8601); the arrival time otherwise.
 
     ### Details
-    Messages are appended to a local log first (*bufferDir*) and written with binary COPY in
+    Messages are appended to a local log first (*bufferDir*, by default `historian/<node id>`
+    in the server's data directory, `--data-dir`) and written with binary COPY in
     batches of *batchSize* rows, or after *flushInterval* ms for a partial batch. Each batch
     commits together with the log position it reached (table `flowserver_historian_offsets`),
     so after a lost connection or a restart writing resumes exactly after the last committed
@@ -123,7 +124,7 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
     {
         _server = Context.GetConfigNode<PostgreSqlConfigNode>(Options.PostgreSqlConfig);
         var directory = string.IsNullOrWhiteSpace(Options.BufferDir)
-            ? Path.Combine(Path.GetTempPath(), "flowserver-historian", Context.NodeId)
+            ? Path.Combine(Context.DataDirectory, "historian", Context.NodeId)
             : Options.BufferDir;
         _buffer = HistorianBuffer.Open(directory, Options.SegmentBytes);
         _copySql = $"COPY {QuoteName(Options.Table)} ({string.Join(", ", Columns().Select(c => Quote(c.Name)))}) FROM STDIN (FORMAT BINARY)";
