@@ -224,6 +224,32 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     }
 
     [Fact]
+    public async Task A_message_the_node_took_is_in_the_buffer_files_without_a_stop()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using var flow = await StartAsync(name, Historian());
+        await postgres.Server.StopAsync();
+        using var copy = new TempDirectory("flowserver-historian-copy");
+        try
+        {
+            for (var i = 0; i < 500; i++) await flow.SendAsync("h", (double)i, "t");
+            await WaitUntilAsync(() => Node(flow).BufferedMessages == 500, "the node did not take every message");
+            // What another process sees of the files now is what a kill would leave behind.
+            foreach (var file in Directory.GetFiles(_bufferDirectory.Path)) File.Copy(file, Path.Combine(copy.Path, Path.GetFileName(file)));
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+
+        using var survivor = HistorianBuffer.Open(copy.Path);
+        var records = new List<HistorianRecord>();
+        survivor.Read(records, 1000);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => (double?)i), records.Select(r => r.Value));
+    }
+
+    [Fact]
     public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
     {
         var (name, db) = await postgres.CreateDatabaseAsync();
