@@ -250,6 +250,54 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     }
 
     [Fact]
+    public async Task Rows_buffered_when_the_server_process_is_killed_are_written_exactly_once_after_a_restart()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        const int count = 5000;
+        var historian = Historian();
+        historian.Remove("bufferDir"); // the default: the server's data directory
+        var flow = Flow(
+            postgres.ConfigNode(name),
+            new JsonObject { ["id"] = "go", ["type"] = "inject", ["wires"] = new JsonArray { new JsonArray { "gen" } } },
+            new JsonObject
+            {
+                ["id"] = "gen", ["type"] = "function", ["outputs"] = 1, ["wires"] = new JsonArray { new JsonArray { "h" } },
+                ["func"] = $"for (let i = 0; i < {count}; i++) node.send({{ payload: i, topic: 't' }}); return null;",
+            },
+            historian);
+        using var data = new TempDirectory("flowserver-process-data");
+        var flowsFile = Path.Combine(data.Path, "flows.json");
+        await File.WriteAllTextAsync(flowsFile, flow);
+        await using var server = new FlowServerProcess(Path.Combine(data.Path, "data"));
+
+        await postgres.Server.StopAsync();
+        try
+        {
+            await server.StartAsync(flowsFile);
+            (await server.Http.PostAsync("/inject/go", null)).EnsureSuccessStatusCode();
+            var until = DateTime.UtcNow + Wait;
+            while (await server.MetricAsync("historian_buffered_messages", "h") != count)
+            {
+                Assert.True(DateTime.UtcNow < until, $"the historian did not take {count} messages:\n{server.Output}");
+                await Task.Delay(50);
+            }
+            server.Kill();
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(server.DataDirectory, "historian", "h"), "*.log"));
+
+        await server.StartAsync(); // the stored flow, the same data directory
+        await WaitForRowsAsync(db, count);
+        await AssertEveryValueOnceAsync(db, count);
+        await Task.Delay(500); // nothing more may arrive
+        Assert.Equal(count, await CountAsync(db));
+    }
+
+    [Fact]
     public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
     {
         var (name, db) = await postgres.CreateDatabaseAsync();
