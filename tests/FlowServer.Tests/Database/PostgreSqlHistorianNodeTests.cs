@@ -69,6 +69,26 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         Assert.Equal(count - 1, reader.GetDouble(4));
     }
 
+    /// <summary>
+    /// A fresh database whose history table numbers rows in the order they were inserted (an
+    /// identity column the historian does not write), so the write order can be checked.
+    /// </summary>
+    async Task<(string Name, NpgsqlDataSource DataSource)> CreateDatabaseWithInsertOrderAsync()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await db.CreateCommand("CREATE TABLE history (seq bigint GENERATED ALWAYS AS IDENTITY, time timestamptz NOT NULL, topic text, value double precision, payload jsonb)")
+            .ExecuteNonQueryAsync();
+        return (name, db);
+    }
+
+    // Values were sent in increasing order: each row inserted after another must hold a larger value.
+    static async Task AssertWrittenInOrderAsync(NpgsqlDataSource db)
+    {
+        var outOfOrder = await db.CreateCommand(
+            "SELECT count(*) FROM (SELECT value, lag(value) OVER (ORDER BY seq) AS previous FROM history) written WHERE previous >= value").ExecuteScalarAsync();
+        Assert.Equal(0L, outOfOrder);
+    }
+
     static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         var until = DateTime.UtcNow + Wait;
@@ -82,7 +102,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task A_hundred_thousand_messages_arrive_intact()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 5000));
 
@@ -91,6 +111,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, count, flow);
 
         await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
         Assert.Equal(10_000L, await db.CreateCommand("SELECT count(*) FROM history WHERE topic = 'plant/line3/temperature'").ExecuteScalarAsync());
         Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM history WHERE payload IS NOT NULL").ExecuteScalarAsync());
         await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
@@ -159,7 +180,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task A_database_outage_mid_stream_loses_and_duplicates_nothing()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 500, flushInterval: 50));
         const int count = 30_000;
@@ -186,6 +207,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, count, flow);
 
         await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
         await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
         Assert.NotEmpty(flow.Errors); // the outage was reported
     }
@@ -193,7 +215,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task Rows_buffered_when_the_runtime_stops_are_written_by_the_next_runtime()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using (var first = await StartAsync(name, Historian()))
         {
@@ -218,6 +240,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, 8000, second);
 
         await AssertEveryValueOnceAsync(db, 8000);
+        await AssertWrittenInOrderAsync(db);
         await Task.Delay(500); // nothing more may arrive
         Assert.Equal(8000, await CountAsync(db));
         second.AssertNoErrors();
@@ -252,7 +275,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task Rows_buffered_when_the_server_process_is_killed_are_written_exactly_once_after_a_restart()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         const int count = 5000;
         var historian = Historian();
@@ -293,6 +316,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await server.StartAsync(); // the stored flow, the same data directory
         await WaitForRowsAsync(db, count);
         await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
         await Task.Delay(500); // nothing more may arrive
         Assert.Equal(count, await CountAsync(db));
     }
@@ -300,7 +324,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using (var first = await StartAsync(name, Historian()))
         {
@@ -319,13 +343,14 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await Task.Delay(500);
 
         await AssertEveryValueOnceAsync(db, 2010);
+        await AssertWrittenInOrderAsync(db);
         second.AssertNoErrors();
     }
 
     [Fact]
     public async Task A_full_buffer_holds_senders_back_instead_of_dropping()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 50, maxBufferMessages: 100), new RuntimeOptions { DefaultQueueCapacity = 10 });
         await flow.SendAsync("h", -1.0, "warm-up");
@@ -352,5 +377,6 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, 300, flow);
 
         await AssertEveryValueOnceAsync(db, 300);
+        await AssertWrittenInOrderAsync(db);
     }
 }
