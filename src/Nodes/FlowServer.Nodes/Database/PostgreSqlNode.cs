@@ -92,7 +92,8 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
             // Every idle pooled connection is likely as broken as this one; the next message opens fresh ones.
             server.DataSource.Clear();
             Context.SetStatus(NodeStatus.Failed("disconnected"));
-            throw new FlowNodeException($"{Describe()}: cannot reach {server.Label}: {e.Message}");
+            var reason = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message; // e.g. the certificate check that failed
+            throw new FlowNodeException($"{Describe()}: cannot reach {server.Label}: {reason}");
         }
     }
 
