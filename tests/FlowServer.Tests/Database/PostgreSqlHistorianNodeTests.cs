@@ -379,4 +379,66 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await AssertEveryValueOnceAsync(db, 300);
         await AssertWrittenInOrderAsync(db);
     }
+
+    [Fact]
+    public async Task The_megabyte_bound_holds_senders_back_and_shows_buffer_full()
+    {
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
+        await using var _ = db;
+        var historian = Historian(batchSize: 50);
+        historian["createTable"] = false; // the table exists (without the topic index, which an 8 KB topic would not fit)
+        historian["maxBufferMegabytes"] = 1;
+        historian["segmentBytes"] = 65536;
+        await using var flow = await StartAsync(name, historian, new RuntimeOptions { DefaultQueueCapacity = 10 });
+        var bigTopic = "t/" + new string('x', 8000); // each record ~8 KB: the byte bound comes long before the message bound
+        const long limit = 1 << 20;
+
+        Task sending;
+        await postgres.Server.StopAsync();
+        try
+        {
+            sending = Task.Run(async () => { for (var i = 0; i < 300; i++) await flow.SendAsync("h", (double)i, bigTopic); });
+            await WaitUntilAsync(() => Node(flow).BufferedBytes >= limit, "the buffer did not reach 1 MB");
+            await Task.Delay(1000);
+
+            Assert.False(sending.IsCompleted);
+            Assert.InRange(Node(flow).BufferedBytes, limit, limit + 8100); // at most the one record that crossed the bound
+            Assert.InRange(Node(flow).BufferedMessages, 120, 140);
+            Assert.Equal(0, flow.Runtime.Find("h")!.Dropped);
+            await WaitUntilAsync(() => flow.Runtime.Find("h")!.Status is { Fill: "yellow" } status && status.Text!.StartsWith("buffer full: "),
+                $"the status did not say the buffer is full: {flow.Runtime.Find("h")!.Status.Text}");
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        await sending.WaitAsync(Wait);
+        await WaitForRowsAsync(db, 300, flow);
+
+        await AssertEveryValueOnceAsync(db, 300);
+        await AssertWrittenInOrderAsync(db);
+        await WaitUntilAsync(() => flow.Runtime.Find("h")!.Status.Text!.StartsWith("300 written"), "the status did not recover");
+    }
+
+    [Fact]
+    public async Task Without_createTable_a_missing_table_is_an_error_and_rows_wait_until_it_exists()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        var historian = Historian();
+        historian["createTable"] = false;
+        await using var flow = await StartAsync(name, historian);
+
+        for (var i = 0; i < 10; i++) await flow.SendAsync("h", (double)i, "t");
+        var error = await flow.WaitForErrorAsync("relation \"history\" does not exist", Wait);
+        Assert.Contains("postgresql-historian 'History'", error);
+        Assert.Contains("10 messages kept in the buffer", error);
+        Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM information_schema.tables WHERE table_name = 'history'").ExecuteScalarAsync());
+
+        await db.CreateCommand("CREATE TABLE history (seq bigint GENERATED ALWAYS AS IDENTITY, time timestamptz NOT NULL, topic text, value double precision, payload jsonb)")
+            .ExecuteNonQueryAsync();
+        await WaitForRowsAsync(db, 10, flow);
+        await AssertEveryValueOnceAsync(db, 10);
+        await AssertWrittenInOrderAsync(db);
+    }
 }
