@@ -15,10 +15,25 @@ var rows = args.Length > 0 ? int.Parse(args[0]) : 200_000;
 var runs = args.Length > 1 ? int.Parse(args[1]) : 5;
 var insertRows = Math.Min(rows, 20_000); // single-row INSERTs are slow; fewer rows give the same rate
 
-string[] allCases = ["mqtt-alone", "mqtt-historian", "mqtt-insert", "historian", "insert", "npgsql"];
+string[] allCases = ["mqtt-alone", "mqtt-historian", "mqtt-insert", "historian", "insert", "npgsql", "append"];
 var cases = Environment.GetEnvironmentVariable("BENCH_CASES")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? allCases;
 if (cases.Except(allCases).ToList() is [_, ..] unknown) throw new ArgumentException($"BENCH_CASES: unknown case {string.Join(", ", unknown)} (known: {string.Join(", ", allCases)})");
 bool Runs(string name) => cases.Contains(name);
+
+if (cases is ["append"])
+{
+    // The historian's buffer alone, without database or runtime: appends per second with and
+    // without handing every record to the OS (what the node does per message), interleaved.
+    var (buffered, flushed) = (new List<double>(), new List<double>());
+    for (var run = 1; run <= runs; run++)
+    {
+        buffered.Add(Appends(rows, flushEach: false));
+        flushed.Add(Appends(rows, flushEach: true));
+        Console.WriteLine($"run {run}: append {buffered[^1]:N0}/s · append + flush to the OS {flushed[^1]:N0}/s");
+    }
+    Console.WriteLine($"median: append {Median(buffered):N0}/s · append + flush to the OS {Median(flushed):N0}/s");
+    return;
+}
 
 await using var server = await PostgresFixture.StartAsync();
 await using var mosquitto = cases.Any(c => c.StartsWith("mqtt")) ? await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "") : null;
@@ -44,6 +59,20 @@ for (var run = 1; run <= runs; run++)
 Console.WriteLine($"median: MQTT alone {Median(mqttAlone):N0} msgs/s · MQTT → historian {Median(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Median(mqttNodeInserts):N0} rows/s · " +
     $"inbox → historian {Median(historian):N0} rows/s · inbox → postgresql node INSERT {Median(nodeInserts):N0} rows/s · Npgsql INSERT {Median(rawInserts):N0} rows/s");
 Console.WriteLine($"ratio MQTT → historian / MQTT → INSERT: {Median(mqttHistorian) / Median(mqttNodeInserts):0.0}×");
+
+static double Appends(int rows, bool flushEach)
+{
+    using var directory = new TempDirectory("flowserver-historian-bench");
+    using var buffer = HistorianBuffer.Open(directory.Path);
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < rows; i++)
+    {
+        buffer.Append(DateTime.UtcNow.Ticks / 10, $"plant/line{i % 10}/temperature", i, null);
+        if (flushEach) buffer.Flush();
+    }
+    buffer.Flush();
+    return rows / clock.Elapsed.TotalSeconds;
+}
 
 static double Last(List<double> values) => values.Count > 0 ? values[^1] : double.NaN;
 
