@@ -1,5 +1,6 @@
 // End-to-end throughput of the postgresql-historian node against single-row INSERTs, on a
 // throwaway PostgreSQL and Mosquitto (the test fixtures). Usage: dotnet run -c Release -- [rows] [runs]
+// BENCH_CASES=historian,insert (a comma list of the case names below) runs only those cases.
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -14,9 +15,29 @@ var rows = args.Length > 0 ? int.Parse(args[0]) : 200_000;
 var runs = args.Length > 1 ? int.Parse(args[1]) : 5;
 var insertRows = Math.Min(rows, 20_000); // single-row INSERTs are slow; fewer rows give the same rate
 
+string[] allCases = ["mqtt-alone", "mqtt-historian", "mqtt-insert", "historian", "insert", "npgsql", "append"];
+var cases = Environment.GetEnvironmentVariable("BENCH_CASES")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? allCases;
+if (cases.Except(allCases).ToList() is [_, ..] unknown) throw new ArgumentException($"BENCH_CASES: unknown case {string.Join(", ", unknown)} (known: {string.Join(", ", allCases)})");
+bool Runs(string name) => cases.Contains(name);
+
+if (cases is ["append"])
+{
+    // The historian's buffer alone, without database or runtime: appends per second with and
+    // without handing every record to the OS (what the node does per message), interleaved.
+    var (buffered, flushed) = (new List<double>(), new List<double>());
+    for (var run = 1; run <= runs; run++)
+    {
+        buffered.Add(Appends(rows, flushEach: false));
+        flushed.Add(Appends(rows, flushEach: true));
+        Console.WriteLine($"run {run}: append {buffered[^1]:N0}/s · append + flush to the OS {flushed[^1]:N0}/s");
+    }
+    Console.WriteLine($"median: append {Median(buffered):N0}/s · append + flush to the OS {Median(flushed):N0}/s");
+    return;
+}
+
 await using var server = await PostgresFixture.StartAsync();
-await using var mosquitto = await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "");
-Console.WriteLine($"PostgreSQL on port {server.Port}, Mosquitto on {mosquitto.Port}; MQTT QoS {Qos.Level}, {(Clients.Stock ? "stock MQTTnet" : "lean")} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
+await using var mosquitto = cases.Any(c => c.StartsWith("mqtt")) ? await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "") : null;
+Console.WriteLine($"cases {string.Join(", ", cases)}; PostgreSQL on port {server.Port}, Mosquitto on {mosquitto?.Port}; MQTT QoS {Qos.Level}, {(Clients.Stock ? "stock MQTTnet" : "lean")} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
 
 var mqttAlone = new List<double>();
 var mqttHistorian = new List<double>();
@@ -26,21 +47,38 @@ var nodeInserts = new List<double>();
 var rawInserts = new List<double>();
 for (var run = 1; run <= runs; run++)
 {
-    mqttAlone.Add(await MqttAloneAsync(mosquitto, rows));
-    mqttHistorian.Add(await MqttHistorianAsync(server, mosquitto, rows));
-    mqttNodeInserts.Add(await MqttNodeInsertsAsync(server, mosquitto, insertRows));
-    historian.Add(await HistorianAsync(server, rows));
-    nodeInserts.Add(await NodeInsertsAsync(server, insertRows));
-    rawInserts.Add(await RawInsertsAsync(server, insertRows));
-    Console.WriteLine($"run {run}: MQTT alone (publisher → Mosquitto → MQTTnet subscriber) {mqttAlone[^1]:N0} msgs/s · MQTT → historian {mqttHistorian[^1]:N0} rows/s · MQTT → postgresql node INSERT {mqttNodeInserts[^1]:N0} rows/s · " +
-        $"inbox → historian {historian[^1]:N0} rows/s · inbox → postgresql node INSERT {nodeInserts[^1]:N0} rows/s · Npgsql INSERT {rawInserts[^1]:N0} rows/s");
+    if (Runs("mqtt-alone")) mqttAlone.Add(await MqttAloneAsync(mosquitto!, rows));
+    if (Runs("mqtt-historian")) mqttHistorian.Add(await MqttHistorianAsync(server, mosquitto!, rows));
+    if (Runs("mqtt-insert")) mqttNodeInserts.Add(await MqttNodeInsertsAsync(server, mosquitto!, insertRows));
+    if (Runs("historian")) historian.Add(await HistorianAsync(server, rows));
+    if (Runs("insert")) nodeInserts.Add(await NodeInsertsAsync(server, insertRows));
+    if (Runs("npgsql")) rawInserts.Add(await RawInsertsAsync(server, insertRows));
+    Console.WriteLine($"run {run}: MQTT alone (publisher → Mosquitto → MQTTnet subscriber) {Last(mqttAlone):N0} msgs/s · MQTT → historian {Last(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Last(mqttNodeInserts):N0} rows/s · " +
+        $"inbox → historian {Last(historian):N0} rows/s · inbox → postgresql node INSERT {Last(nodeInserts):N0} rows/s · Npgsql INSERT {Last(rawInserts):N0} rows/s");
 }
 Console.WriteLine($"median: MQTT alone {Median(mqttAlone):N0} msgs/s · MQTT → historian {Median(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Median(mqttNodeInserts):N0} rows/s · " +
     $"inbox → historian {Median(historian):N0} rows/s · inbox → postgresql node INSERT {Median(nodeInserts):N0} rows/s · Npgsql INSERT {Median(rawInserts):N0} rows/s");
 Console.WriteLine($"ratio MQTT → historian / MQTT → INSERT: {Median(mqttHistorian) / Median(mqttNodeInserts):0.0}×");
 
+static double Appends(int rows, bool flushEach)
+{
+    using var directory = new TempDirectory("flowserver-historian-bench");
+    using var buffer = HistorianBuffer.Open(directory.Path);
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < rows; i++)
+    {
+        buffer.Append(DateTime.UtcNow.Ticks / 10, $"plant/line{i % 10}/temperature", i, null);
+        if (flushEach) buffer.Flush();
+    }
+    buffer.Flush();
+    return rows / clock.Elapsed.TotalSeconds;
+}
+
+static double Last(List<double> values) => values.Count > 0 ? values[^1] : double.NaN;
+
 static double Median(List<double> values)
 {
+    if (values.Count == 0) return double.NaN; // a case not run
     var sorted = values.Order().ToList();
     return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 }

@@ -41,7 +41,7 @@ public static class FlowServerApp
         services.AddFlowStorage(new StorageOptions { Provider = options.Storage, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
         if (options.BrokerEnabled)
             services.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = true, Address = options.BrokerBind, Port = options.BrokerPort });
-        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline });
+        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline, DataDirectory = options.DataDirectory });
         services.AddHostedService<FlowStartup>();
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddFlowEditor();

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using FlowServer.Nodes.Sdk;
 using FlowServer.Runtime;
+using FlowServer.Testing.Fixtures;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -19,9 +20,11 @@ public sealed class FlowTestHarness : IAsyncDisposable
     readonly RuntimeEvents.Subscription _events;
     readonly List<string> _errors = [];
     readonly Task _collector;
+    readonly TempDirectory? _dataDirectory;
 
-    FlowTestHarness(FlowRuntime runtime, FlowCompiler compiler)
+    FlowTestHarness(FlowRuntime runtime, FlowCompiler compiler, TempDirectory? dataDirectory)
     {
+        _dataDirectory = dataDirectory;
         Runtime = runtime;
         Compiler = compiler;
         _events = runtime.Events.Subscribe(100_000);
@@ -40,16 +43,25 @@ public sealed class FlowTestHarness : IAsyncDisposable
 
     public FlowRuntime Runtime { get; }
     public FlowCompiler Compiler { get; }
+    /// <summary>The runtime's data directory (what nodes see as <c>Context.DataDirectory</c>).</summary>
+    public string DataDirectory => Path.GetFullPath(Runtime.Options.DataDirectory);
     /// <summary>Every runtime event seen (debug, status, deploy notifications).</summary>
     public System.Collections.Concurrent.ConcurrentBag<RuntimeEvent> Events { get; } = [];
 
     /// <summary>Errors raised by nodes so far (node id: text).</summary>
     public IReadOnlyList<string> Errors { get { lock (_errors) return _errors.ToList(); } }
 
+    /// <summary>
+    /// Starts a runtime and deploys <paramref name="flowJson"/>. Unless <paramref name="options"/> names
+    /// a data directory of its own, the runtime gets a fresh temp one, deleted on dispose.
+    /// </summary>
     public static async Task<FlowTestHarness> StartAsync(string flowJson, RuntimeOptions? options = null, ILoggerFactory? loggers = null)
     {
-        var runtime = new FlowRuntime(options ?? new RuntimeOptions(), new RuntimeEvents(), loggers ?? NullLoggerFactory.Instance);
-        var harness = new FlowTestHarness(runtime, new FlowCompiler(SharedCatalog));
+        options ??= new RuntimeOptions();
+        var dataDirectory = options.DataDirectory == new RuntimeOptions().DataDirectory ? new TempDirectory("flowserver-data") : null;
+        if (dataDirectory is not null) options.DataDirectory = dataDirectory.Path;
+        var runtime = new FlowRuntime(options, new RuntimeEvents(), loggers ?? NullLoggerFactory.Instance);
+        var harness = new FlowTestHarness(runtime, new FlowCompiler(SharedCatalog), dataDirectory);
         await harness.DeployAsync(flowJson);
         return harness;
     }
@@ -117,6 +129,7 @@ public sealed class FlowTestHarness : IAsyncDisposable
         await Runtime.StopAsync();
         _events.Dispose();
         await _collector;
+        _dataDirectory?.Dispose();
     }
 
     /// <summary>Builds a one-tab flow JSON from node objects (adds <c>z</c> and the tab).</summary>

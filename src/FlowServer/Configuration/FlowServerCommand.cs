@@ -15,7 +15,7 @@ public static class FlowServerCommand
         var defaults = new FlowServerOptions();
         var port = Option("--port", "HTTP port of the editor and admin API", "FLOWSERVER_PORT", defaults.Port, environmentErrors);
         var bind = Option("--bind", "Address the HTTP server listens on", "FLOWSERVER_BIND", defaults.Bind, environmentErrors);
-        var dataDir = Option("--data-dir", "Directory of the SQLite store and credential keys", "FLOWSERVER_DATA_DIR", defaults.DataDirectory, environmentErrors);
+        var dataDir = Option("--data-dir", "Directory of the SQLite store, credential keys and nodes' durable state (historian buffers)", "FLOWSERVER_DATA_DIR", defaults.DataDirectory, environmentErrors);
         var storage = Option("--storage", "Flow store: sqlite or postgresql", "FLOWSERVER_STORAGE", defaults.Storage, environmentErrors);
         var connection = Option<string?>("--connection-string", "Connection string of the store (PostgreSQL: Host=…;Database=…;Username=…)", "FLOWSERVER_CONNECTION_STRING", null, environmentErrors);
         var noBroker = Option("--no-broker", "Do not run the built-in MQTT broker", "FLOWSERVER_NO_BROKER", false, environmentErrors);

@@ -87,6 +87,7 @@ public sealed class NodeHost : INodeContext
     public IContextStore NodeContext { get; }
     public IContextStore FlowContext => _runtime.FlowContextFor(Plan.FlowId);
     public IContextStore GlobalContext => _runtime.GlobalContext;
+    public string DataDirectory => Path.GetFullPath(_runtime.Options.DataDirectory);
     public CancellationToken Stopping => _stopping.Token;
     public ILogger Logger { get; }
 

@@ -7,6 +7,8 @@ public sealed class RuntimeOptions
     public int DefaultQueueCapacity { get; set; } = 1000;
     /// <summary>Let nodes that implement IRunsInline run on their sender's thread when they are idle.</summary>
     public bool RunInline { get; set; } = true;
+    /// <summary>The server's data directory, offered to nodes as <c>INodeContext.DataDirectory</c> for durable state.</summary>
+    public string DataDirectory { get; set; } = "./data";
     /// <summary>
     /// How long a stop (shutdown, or the nodes a deploy replaces) may take to drain inboxes and
     /// stop nodes, all nodes together. Past it, messages in hand are cancelled and queued ones dropped.

@@ -64,6 +64,13 @@ public interface INodeContext
     /// <summary>An environment variable: the tab's <c>env</c> first, then the process environment.</summary>
     string? GetEnv(string name);
 
+    /// <summary>
+    /// The server's data directory (absolute; <c>--data-dir</c>), where a node keeps durable state
+    /// of its own, by convention under <c>{DataDirectory}/{node type}/{node id}</c>. Set by the host
+    /// from its configuration; the directory may not exist yet, so create what you need under it.
+    /// </summary>
+    string DataDirectory { get; }
+
     /// <summary>Cancelled when the node is being stopped.</summary>
     CancellationToken Stopping { get; }
 

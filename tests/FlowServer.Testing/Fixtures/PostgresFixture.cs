@@ -12,6 +12,7 @@ public sealed class PostgresFixture : IAsyncDisposable
     readonly string _bin;
     readonly string _dataDirectory;
     readonly string _root;
+    string _serverOptions = "";
 
     PostgresFixture(string bin, string root, int port)
     {
@@ -27,7 +28,11 @@ public sealed class PostgresFixture : IAsyncDisposable
     public string ConnectionString(string database = "postgres") =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Pooling=true;Timeout=10";
 
-    public static async Task<PostgresFixture> StartAsync()
+    /// <summary>
+    /// Starts a server. With <paramref name="ssl"/> it also accepts TLS, with a self-signed
+    /// certificate for CN=127.0.0.1 made by openssl in the temp directory (plain connections still work).
+    /// </summary>
+    public static async Task<PostgresFixture> StartAsync(bool ssl = false)
     {
         var bin = FindBinDirectory();
         var root = Path.Combine(Path.GetTempPath(), "flowserver-pg-" + Guid.NewGuid().ToString("N"));
@@ -35,10 +40,17 @@ public sealed class PostgresFixture : IAsyncDisposable
         var fixture = new PostgresFixture(bin, root, FreePort.Next());
         try
         {
+            fixture._serverOptions = $"-c listen_addresses=127.0.0.1 -c port={fixture.Port} -c unix_socket_directories={root} -c fsync=off -c max_connections=50";
+            if (ssl)
+            {
+                var (certificate, key) = (Path.Combine(root, "server.crt"), Path.Combine(root, "server.key"));
+                await RunAsync("openssl", ["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", certificate], asPostgres: false);
+                await RunAsync("chmod", ["600", key], asPostgres: false); // the server refuses a key others can read
+                fixture._serverOptions += $" -c ssl=on -c ssl_cert_file={certificate} -c ssl_key_file={key}";
+            }
             if (IsRoot) await RunAsync("chown", ["-R", "postgres:postgres", root], asPostgres: false);
             await fixture.PgAsync("initdb", ["-D", fixture._dataDirectory, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
-            var options = $"-c listen_addresses=127.0.0.1 -c port={fixture.Port} -c unix_socket_directories={root} -c fsync=off -c max_connections=50";
-            await fixture.PgAsync("pg_ctl", ["-D", fixture._dataDirectory, "-l", Path.Combine(root, "server.log"), "-o", options, "-w", "-t", "60", "start"]);
+            await fixture.StartAgainAsync();
             await FreePort.WaitListeningAsync(fixture.Port, TimeSpan.FromSeconds(30), fixture.ReadLog);
             return fixture;
         }
@@ -60,9 +72,9 @@ public sealed class PostgresFixture : IAsyncDisposable
     /// <summary>Stops the server with a fast shutdown (connections are cut, as in an outage).</summary>
     public Task StopAsync() => PgAsync("pg_ctl", ["-D", _dataDirectory, "-m", "fast", "-w", "stop"]);
 
-    /// <summary>Starts the server again on the same port and data.</summary>
-    public Task StartAgainAsync() => PgAsync("pg_ctl", ["-D", _dataDirectory, "-l", Path.Combine(_root, "server.log"), "-o",
-        $"-c listen_addresses=127.0.0.1 -c port={Port} -c unix_socket_directories={_root} -c fsync=off", "-w", "-t", "60", "start"]);
+    /// <summary>Starts the server again on the same port, data and settings.</summary>
+    public Task StartAgainAsync() =>
+        PgAsync("pg_ctl", ["-D", _dataDirectory, "-l", Path.Combine(_root, "server.log"), "-o", _serverOptions, "-w", "-t", "60", "start"]);
 
     public async ValueTask DisposeAsync()
     {

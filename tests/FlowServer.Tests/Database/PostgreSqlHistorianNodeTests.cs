@@ -69,6 +69,26 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         Assert.Equal(count - 1, reader.GetDouble(4));
     }
 
+    /// <summary>
+    /// A fresh database whose history table numbers rows in the order they were inserted (an
+    /// identity column the historian does not write), so the write order can be checked.
+    /// </summary>
+    async Task<(string Name, NpgsqlDataSource DataSource)> CreateDatabaseWithInsertOrderAsync()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await db.CreateCommand("CREATE TABLE history (seq bigint GENERATED ALWAYS AS IDENTITY, time timestamptz NOT NULL, topic text, value double precision, payload jsonb)")
+            .ExecuteNonQueryAsync();
+        return (name, db);
+    }
+
+    // Values were sent in increasing order: each row inserted after another must hold a larger value.
+    static async Task AssertWrittenInOrderAsync(NpgsqlDataSource db)
+    {
+        var outOfOrder = await db.CreateCommand(
+            "SELECT count(*) FROM (SELECT value, lag(value) OVER (ORDER BY seq) AS previous FROM history) written WHERE previous >= value").ExecuteScalarAsync();
+        Assert.Equal(0L, outOfOrder);
+    }
+
     static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         var until = DateTime.UtcNow + Wait;
@@ -82,7 +102,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task A_hundred_thousand_messages_arrive_intact()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 5000));
 
@@ -91,9 +111,29 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, count, flow);
 
         await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
         Assert.Equal(10_000L, await db.CreateCommand("SELECT count(*) FROM history WHERE topic = 'plant/line3/temperature'").ExecuteScalarAsync());
         Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM history WHERE payload IS NOT NULL").ExecuteScalarAsync());
         await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task The_buffer_lives_in_the_data_directory_by_default()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        var historian = Historian();
+        historian.Remove("bufferDir");
+        await using var flow = await StartAsync(name, historian);
+
+        for (var i = 0; i < 10; i++) await flow.SendAsync("h", (double)i, "t");
+        await WaitForRowsAsync(db, 10, flow);
+
+        var directory = Path.Combine(flow.DataDirectory, "historian", "h");
+        Assert.NotEmpty(Directory.GetFiles(directory, "*.log"));
+        var stream = Guid.Parse(File.ReadAllText(Path.Combine(directory, "stream.id")));
+        Assert.Equal(stream, await db.CreateCommand("SELECT stream FROM flowserver_historian_offsets WHERE node_id = 'h'").ExecuteScalarAsync());
         flow.AssertNoErrors();
     }
 
@@ -140,7 +180,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task A_database_outage_mid_stream_loses_and_duplicates_nothing()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 500, flushInterval: 50));
         const int count = 30_000;
@@ -167,6 +207,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, count, flow);
 
         await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
         await WaitUntilAsync(() => Node(flow).BufferedMessages == 0, "the buffer did not empty");
         Assert.NotEmpty(flow.Errors); // the outage was reported
     }
@@ -174,7 +215,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
     [Fact]
     public async Task Rows_buffered_when_the_runtime_stops_are_written_by_the_next_runtime()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using (var first = await StartAsync(name, Historian()))
         {
@@ -199,15 +240,91 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, 8000, second);
 
         await AssertEveryValueOnceAsync(db, 8000);
+        await AssertWrittenInOrderAsync(db);
         await Task.Delay(500); // nothing more may arrive
         Assert.Equal(8000, await CountAsync(db));
         second.AssertNoErrors();
     }
 
     [Fact]
-    public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
+    public async Task A_message_the_node_took_is_in_the_buffer_files_without_a_stop()
     {
         var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        await using var flow = await StartAsync(name, Historian());
+        await postgres.Server.StopAsync();
+        using var copy = new TempDirectory("flowserver-historian-copy");
+        try
+        {
+            for (var i = 0; i < 500; i++) await flow.SendAsync("h", (double)i, "t");
+            await WaitUntilAsync(() => Node(flow).BufferedMessages == 500, "the node did not take every message");
+            // What another process sees of the files now is what a kill would leave behind.
+            foreach (var file in Directory.GetFiles(_bufferDirectory.Path)) File.Copy(file, Path.Combine(copy.Path, Path.GetFileName(file)));
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+
+        using var survivor = HistorianBuffer.Open(copy.Path);
+        var records = new List<HistorianRecord>();
+        survivor.Read(records, 1000);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => (double?)i), records.Select(r => r.Value));
+    }
+
+    [Fact]
+    public async Task Rows_buffered_when_the_server_process_is_killed_are_written_exactly_once_after_a_restart()
+    {
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
+        await using var _ = db;
+        const int count = 5000;
+        var historian = Historian();
+        historian.Remove("bufferDir"); // the default: the server's data directory
+        var flow = Flow(
+            postgres.ConfigNode(name),
+            new JsonObject { ["id"] = "go", ["type"] = "inject", ["wires"] = new JsonArray { new JsonArray { "gen" } } },
+            new JsonObject
+            {
+                ["id"] = "gen", ["type"] = "function", ["outputs"] = 1, ["wires"] = new JsonArray { new JsonArray { "h" } },
+                ["func"] = $"for (let i = 0; i < {count}; i++) node.send({{ payload: i, topic: 't' }}); return null;",
+            },
+            historian);
+        using var data = new TempDirectory("flowserver-process-data");
+        var flowsFile = Path.Combine(data.Path, "flows.json");
+        await File.WriteAllTextAsync(flowsFile, flow);
+        await using var server = new FlowServerProcess(Path.Combine(data.Path, "data"));
+
+        await postgres.Server.StopAsync();
+        try
+        {
+            await server.StartAsync(flowsFile);
+            (await server.Http.PostAsync("/inject/go", null)).EnsureSuccessStatusCode();
+            var until = DateTime.UtcNow + Wait;
+            while (await server.MetricAsync("historian_buffered_messages", "h") != count)
+            {
+                Assert.True(DateTime.UtcNow < until, $"the historian did not take {count} messages:\n{server.Output}");
+                await Task.Delay(50);
+            }
+            server.Kill();
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(server.DataDirectory, "historian", "h"), "*.log"));
+
+        await server.StartAsync(); // the stored flow, the same data directory
+        await WaitForRowsAsync(db, count);
+        await AssertEveryValueOnceAsync(db, count);
+        await AssertWrittenInOrderAsync(db);
+        await Task.Delay(500); // nothing more may arrive
+        Assert.Equal(count, await CountAsync(db));
+    }
+
+    [Fact]
+    public async Task A_commit_whose_acknowledgement_was_lost_is_not_written_twice()
+    {
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using (var first = await StartAsync(name, Historian()))
         {
@@ -226,13 +343,14 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await Task.Delay(500);
 
         await AssertEveryValueOnceAsync(db, 2010);
+        await AssertWrittenInOrderAsync(db);
         second.AssertNoErrors();
     }
 
     [Fact]
     public async Task A_full_buffer_holds_senders_back_instead_of_dropping()
     {
-        var (name, db) = await postgres.CreateDatabaseAsync();
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
         await using var _ = db;
         await using var flow = await StartAsync(name, Historian(batchSize: 50, maxBufferMessages: 100), new RuntimeOptions { DefaultQueueCapacity = 10 });
         await flow.SendAsync("h", -1.0, "warm-up");
@@ -259,5 +377,68 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         await WaitForRowsAsync(db, 300, flow);
 
         await AssertEveryValueOnceAsync(db, 300);
+        await AssertWrittenInOrderAsync(db);
+    }
+
+    [Fact]
+    public async Task The_megabyte_bound_holds_senders_back_and_shows_buffer_full()
+    {
+        var (name, db) = await CreateDatabaseWithInsertOrderAsync();
+        await using var _ = db;
+        var historian = Historian(batchSize: 50);
+        historian["createTable"] = false; // the table exists (without the topic index, which an 8 KB topic would not fit)
+        historian["maxBufferMegabytes"] = 1;
+        historian["segmentBytes"] = 65536;
+        await using var flow = await StartAsync(name, historian, new RuntimeOptions { DefaultQueueCapacity = 10 });
+        var bigTopic = "t/" + new string('x', 8000); // each record ~8 KB: the byte bound comes long before the message bound
+        const long limit = 1 << 20;
+
+        Task sending;
+        await postgres.Server.StopAsync();
+        try
+        {
+            sending = Task.Run(async () => { for (var i = 0; i < 300; i++) await flow.SendAsync("h", (double)i, bigTopic); });
+            await WaitUntilAsync(() => Node(flow).BufferedBytes >= limit, "the buffer did not reach 1 MB");
+            await Task.Delay(1000);
+
+            Assert.False(sending.IsCompleted);
+            Assert.InRange(Node(flow).BufferedBytes, limit, limit + 8100); // at most the one record that crossed the bound
+            Assert.InRange(Node(flow).BufferedMessages, 120, 140);
+            Assert.Equal(0, flow.Runtime.Find("h")!.Dropped);
+            await WaitUntilAsync(() => flow.Runtime.Find("h")!.Status is { Fill: "yellow" } status && status.Text!.StartsWith("buffer full: "),
+                $"the status did not say the buffer is full: {flow.Runtime.Find("h")!.Status.Text}");
+        }
+        finally
+        {
+            await postgres.Server.StartAgainAsync();
+        }
+        await sending.WaitAsync(Wait);
+        await WaitForRowsAsync(db, 300, flow);
+
+        await AssertEveryValueOnceAsync(db, 300);
+        await AssertWrittenInOrderAsync(db);
+        await WaitUntilAsync(() => flow.Runtime.Find("h")!.Status.Text!.StartsWith("300 written"), "the status did not recover");
+    }
+
+    [Fact]
+    public async Task Without_createTable_a_missing_table_is_an_error_and_rows_wait_until_it_exists()
+    {
+        var (name, db) = await postgres.CreateDatabaseAsync();
+        await using var _ = db;
+        var historian = Historian();
+        historian["createTable"] = false;
+        await using var flow = await StartAsync(name, historian);
+
+        for (var i = 0; i < 10; i++) await flow.SendAsync("h", (double)i, "t");
+        var error = await flow.WaitForErrorAsync("relation \"history\" does not exist", Wait);
+        Assert.Contains("postgresql-historian 'History'", error);
+        Assert.Contains("10 messages kept in the buffer", error);
+        Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM information_schema.tables WHERE table_name = 'history'").ExecuteScalarAsync());
+
+        await db.CreateCommand("CREATE TABLE history (seq bigint GENERATED ALWAYS AS IDENTITY, time timestamptz NOT NULL, topic text, value double precision, payload jsonb)")
+            .ExecuteNonQueryAsync();
+        await WaitForRowsAsync(db, 10, flow);
+        await AssertEveryValueOnceAsync(db, 10);
+        await AssertWrittenInOrderAsync(db);
     }
 }

@@ -238,6 +238,26 @@ public sealed class PostgreSqlNodeTests(PostgresServer postgres) : IClassFixture
         flow.AssertNoErrors();
     }
 
+    [Theory]
+    [InlineData("1, 2", "string")]
+    [InlineData(7.0, "number")]
+    public async Task Params_that_are_not_an_array_go_to_catch_naming_the_node_and_field(object value, string type)
+    {
+        var (flow, db) = await StartAsync(QueryNode("INSERT INTO items (id) VALUES ($1)"));
+        await using var _ = flow;
+        await using var __ = db;
+        await db.CreateCommand("CREATE TABLE items (id int)").ExecuteNonQueryAsync();
+        var message = FlowMessage.WithPayload(null);
+        message["params"] = value;
+
+        await flow.SendAsync("q", message);
+        var caught = await NextAsync(flow, "caught");
+
+        Assert.Equal($"postgresql 'Query': msg.params must be an array of the values for $1, $2, …, not {type}",
+            ((Dictionary<string, object?>)caught["error"]!)["message"]);
+        Assert.Equal(0L, await db.CreateCommand("SELECT count(*) FROM items").ExecuteScalarAsync());
+    }
+
     [Fact]
     public async Task A_lost_connection_goes_to_catch_and_the_node_recovers_when_the_server_is_back()
     {

@@ -28,14 +28,17 @@ public sealed class PostgresServer : IAsyncLifetime
     }
 
     /// <summary>A <c>postgreSQLConfig</c> node as node-red-contrib-postgresql exports it (user as a plain property, as before 0.16).</summary>
-    public JsonObject ConfigNode(string database, string id = "pg") => new()
+    public JsonObject ConfigNode(string database, string id = "pg") => ConfigNode(Server.Port, database, id);
+
+    /// <summary>The same for a server of a test's own on <paramref name="port"/>.</summary>
+    public static JsonObject ConfigNode(int port, string database, string id = "pg") => new()
     {
         ["id"] = id,
         ["type"] = "postgreSQLConfig",
         ["name"] = "",
         ["host"] = "127.0.0.1",
         ["hostFieldType"] = "str",
-        ["port"] = Server.Port.ToString(),
+        ["port"] = port.ToString(),
         ["portFieldType"] = "num",
         ["database"] = database,
         ["databaseFieldType"] = "str",

@@ -36,6 +36,7 @@ public sealed class HistorianBuffer : IDisposable
     FileStream? _reader;
     long _readerSegmentFirst = -1;
     long _nextToRead;
+    long _syncedThrough; // last sequence fsynced
     bool _disposed;
 
     HistorianBuffer(string directory, long segmentBytes)
@@ -113,7 +114,11 @@ public sealed class HistorianBuffer : IDisposable
         return (expected - 1, end);
     }
 
-    /// <summary>Appends a record and returns its sequence number. Not flushed to the OS until the next <see cref="Read"/> or <see cref="Flush"/>.</summary>
+    /// <summary>
+    /// Appends a record and returns its sequence number. It reaches the OS (and so survives a
+    /// process kill) with the next <see cref="Flush"/> or <see cref="Read"/>; the caller flushes
+    /// before it treats the record as taken.
+    /// </summary>
     public long Append(long timeMicroseconds, string? topic, double? value, string? payloadJson)
     {
         lock (_lock)
@@ -311,12 +316,20 @@ public sealed class HistorianBuffer : IDisposable
         if (_closedSegmentsBytes < 0) _closedSegmentsBytes = 0;
     }
 
-    /// <summary>Pushes appended records to the OS (and to the disk with <paramref name="toDisk"/>).</summary>
+    /// <summary>
+    /// Pushes appended records to the OS, so a killed process loses none of them; with
+    /// <paramref name="toDisk"/> also to the disk (fsync, against a power loss), and only when
+    /// something was appended since the last time.
+    /// </summary>
     public void Flush(bool toDisk = false)
     {
         lock (_lock)
         {
-            if (!_disposed) _writer?.Flush(toDisk);
+            if (_disposed || _writer is null) return;
+            if (!toDisk) { _writer.Flush(flushToDisk: false); return; }
+            if (_syncedThrough == LastSequence) return;
+            _writer.Flush(flushToDisk: true);
+            _syncedThrough = LastSequence;
         }
     }
 

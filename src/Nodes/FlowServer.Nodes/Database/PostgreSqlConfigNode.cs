@@ -174,7 +174,7 @@ public sealed class PostgreSqlConfigNode : ConfigNode<PostgreSqlConfigOptions>
     static string? NullIfEmpty(string text) => text.Length == 0 ? null : text;
 
     // node-pg: ssl true verifies the server certificate; an object with rejectUnauthorized:false does not.
-    static SslMode Ssl(object? value) => value switch
+    internal static SslMode Ssl(object? value) => value switch
     {
         bool b => b ? SslMode.VerifyFull : SslMode.Disable,
         string s when s.Trim().Length > 0 && s.Trim()[0] == '{' => Ssl(MessageJson.Parse(s)),

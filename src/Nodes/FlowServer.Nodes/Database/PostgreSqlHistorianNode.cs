@@ -39,7 +39,7 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     [Property("flushInterval", Editor = PropertyEditor.Number, Min = 10, Label = "Flush interval (ms)", Help = "A partial batch is written after this long")]
     public int FlushInterval { get; set; } = 1000;
 
-    [Property("bufferDir", Label = "Buffer directory", Help = "Where messages wait while the database is unreachable; default: <temp>/flowserver-historian/<node id>")]
+    [Property("bufferDir", Label = "Buffer directory", Help = "Where messages wait while the database is unreachable; default: <data dir>/historian/<node id>")]
     public string BufferDir { get; set; } = "";
 
     [Property("maxBufferMessages", Editor = PropertyEditor.Number, Min = 1, Label = "Buffer limit (messages)", Help = "Beyond this the node stops taking messages (backpressure)")]
@@ -73,13 +73,17 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     : timestamp (number | string) : optional time of the reading (ms since 1970 or ISO 8601); the arrival time otherwise.
 
     ### Details
-    Messages are appended to a local log first (*bufferDir*) and written with binary COPY in
+    Messages are appended to a local log first (*bufferDir*, by default `historian/<node id>`
+    in the server's data directory, `--data-dir`) and written with binary COPY in
     batches of *batchSize* rows, or after *flushInterval* ms for a partial batch. Each batch
     commits together with the log position it reached (table `flowserver_historian_offsets`),
     so after a lost connection or a restart writing resumes exactly after the last committed
     row. While the database is unreachable the log keeps growing up to *maxBufferMessages* /
     *maxBufferMegabytes*; at the limit the node stops taking messages, so upstream nodes wait
     instead of losing data. The status shows the connection and how many messages wait.
+    A message is in the log, handed to the operating system, before the node takes the next one,
+    so killing the process loses nothing the node took; the log is synced to disk every
+    *flushInterval* (at least every second) against a power loss.
 
     With *createTable* the table is created with the configured columns (time timestamptz,
     topic text, value double precision, payload jsonb) and an index on (topic, time); it becomes
@@ -92,6 +96,7 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
     PostgreSqlConfigNode? _server;
     HistorianBuffer? _buffer;
     Task? _writer;
+    Timer? _sync;
     readonly CancellationTokenSource _writerStop = new();
     readonly SemaphoreSlim _wake = new(0, 1);
     volatile bool _draining;
@@ -123,11 +128,13 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
     {
         _server = Context.GetConfigNode<PostgreSqlConfigNode>(Options.PostgreSqlConfig);
         var directory = string.IsNullOrWhiteSpace(Options.BufferDir)
-            ? Path.Combine(Path.GetTempPath(), "flowserver-historian", Context.NodeId)
+            ? Path.Combine(Context.DataDirectory, "historian", Context.NodeId)
             : Options.BufferDir;
         _buffer = HistorianBuffer.Open(directory, Options.SegmentBytes);
         _copySql = $"COPY {QuoteName(Options.Table)} ({string.Join(", ", Columns().Select(c => Quote(c.Name)))}) FROM STDIN (FORMAT BINARY)";
         _writer = Task.Run(WriteLoopAsync);
+        var syncInterval = TimeSpan.FromMilliseconds(Math.Max(Options.FlushInterval, 1000));
+        _sync = new Timer(_ => SyncToDisk(), null, syncInterval, syncInterval);
         ShowStatus(force: true);
         return Task.CompletedTask;
     }
@@ -150,7 +157,19 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
             json = MessageJson.Serialize(payload).Replace("\\u0000", "", StringComparison.Ordinal); // jsonb rejects NUL
         var topic = message.Topic?.Replace("\0", "", StringComparison.Ordinal); // so does text
         buffer.Append(TimeOf(message), topic, value, json);
+        // Into the OS before the message counts as taken (and upstream may acknowledge it): a killed process loses nothing.
+        buffer.Flush();
         if (buffer.Unread >= Options.BatchSize) Wake();
+    }
+
+    // Periodic fsync: what the OS holds survives a process kill, this covers a power loss too.
+    void SyncToDisk()
+    {
+        try { _buffer?.Flush(toDisk: true); }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            Context.ReportError($"postgresql-historian '{Context.NodeName ?? Context.NodeId}': cannot sync the buffer to disk: {e.Message}", null, e);
+        }
     }
 
     void Wake()
@@ -356,6 +375,7 @@ public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOption
             _writerStop.Cancel();
             try { await _writer; } catch (OperationCanceledException) { }
         }
+        if (_sync is not null) await _sync.DisposeAsync();
         _buffer?.Dispose();
         _wake.Dispose();
         _writerStop.Dispose();

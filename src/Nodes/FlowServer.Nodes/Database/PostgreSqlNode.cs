@@ -70,12 +70,17 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
         if (MessageValue.IsTruthy(message["tick"])) return;
         var sql = message["query"] is string dynamic && dynamic.Length > 0 ? dynamic : Render(Options.Query, message);
         var server = _server ?? throw new FlowNodeException("no PostgreSQL server configured");
+        var parameters = message["params"] switch
+        {
+            null => [],
+            List<object?> list => list,
+            var other => throw new FlowNodeException($"{Describe()}: msg.params must be an array of the values for $1, $2, …, not {MessageValue.TypeName(other)}"),
+        };
         try
         {
             await using var connection = await server.DataSource.OpenConnectionAsync(cancellationToken);
             await using var command = new NpgsqlCommand(sql, connection);
-            if (message["params"] is List<object?> parameters)
-                foreach (var value in parameters) command.Parameters.Add(ToParameter(value));
+            foreach (var value in parameters) command.Parameters.Add(ToParameter(value));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             if (Options.Split) await SendSplitAsync(reader, message, cancellationToken);
             else await SendAllAsync(reader, message, cancellationToken);
@@ -92,7 +97,8 @@ public sealed class PostgreSqlNode : FlowNode<PostgreSqlOptions>
             // Every idle pooled connection is likely as broken as this one; the next message opens fresh ones.
             server.DataSource.Clear();
             Context.SetStatus(NodeStatus.Failed("disconnected"));
-            throw new FlowNodeException($"{Describe()}: cannot reach {server.Label}: {e.Message}");
+            var reason = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message; // e.g. the certificate check that failed
+            throw new FlowNodeException($"{Describe()}: cannot reach {server.Label}: {reason}");
         }
     }
 
