@@ -5,9 +5,9 @@
 #   bash bench/overload.sh [--minutes 2] [--factor 2] [--qos "1 0"]
 #
 # The flow (bench/flows/generate.py, scenario "slow") is mqtt in → a function that spins ~0.5 ms
-# per message → mqtt out. Per QoS: FlowServer starts with the flow, a short burst measures the
-# flow's capacity, then the load generator publishes at FACTOR × that capacity for MINUTES while
-# the engine's RSS is sampled every 10 s. Afterwards:
+# per message → mqtt out. A short burst first measures the flow's capacity; then per QoS
+# FlowServer starts with the flow and the load generator publishes at FACTOR × that capacity for
+# MINUTES while the engine's RSS is sampled every 10 s. Afterwards:
 #   QoS 1 (default backpressure): mqtt in acknowledges only what the flow took, the broker holds
 #         the rest; every message must arrive (lost = 0).
 #   QoS 0 (the function's inbox set to 1,000 with drop-oldest): the engine never blocks; what it
@@ -50,19 +50,26 @@ PIDS+=($!)
 python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
 sleep 0.5
 
-verdicts=()
-for qos in $QOSES; do
+start_engine() { # start_engine FLOWFILE: sets ENGINE and port
     port=$(free_port)
     rm -rf "$WORK/engine"
     dotnet "$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll" --port "$port" --data-dir "$WORK/engine" \
-        --no-broker --no-example --flows "$WORK/slow.qos$qos.json" >"$WORK/engine.log" 2>&1 &
+        --no-broker --no-example --flows "$1" >"$WORK/engine.log" 2>&1 &
     ENGINE=$!
     PIDS+=("$ENGINE")
     $LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$(date +%s%3N)" --quiet 5 >/dev/null
-    # Capacity: a burst the flow works through at its own pace (QoS 1: nothing dropped on the way).
-    cap_line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 1 --count 6000 --check function --quiet 5 | grep RESULT)
-    capacity=$(field "$cap_line" in_msgs_per_s)
-    rate=$(python3 -c "print(int(float('$capacity') * $FACTOR))")
+}
+
+# Capacity: a burst that the QoS 1 flow (nothing dropped on the way) works through at its own pace.
+start_engine "$WORK/slow.qos1.json"
+cap_line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 1 --count 6000 --check function --quiet 5 | grep RESULT)
+capacity=$(field "$cap_line" in_msgs_per_s)
+rate=$(python3 -c "print(int(float('$capacity') * $FACTOR))")
+kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
+
+verdicts=()
+for qos in $QOSES; do
+    start_engine "$WORK/slow.qos$qos.json"
     count=$(python3 -c "print(int($rate * $MINUTES * 60))")
     dropped_before=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^flowserver_node_dropped_total/ && /bench-fn/ {print $2}')
     log "QoS $qos: flow capacity ~$capacity msg/s; publishing $rate msg/s for $MINUTES min ($count messages)"
