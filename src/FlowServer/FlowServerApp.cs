@@ -79,7 +79,8 @@ public static class FlowServerApp
 /// Brings the flows up at start (import file, stored revision, or the example for an empty
 /// store) and stops them, draining, at shutdown.
 /// </summary>
-sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, DeployWarmup warmup, ILogger<FlowStartup> log) : IHostedService
+sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, DeployWarmup warmup, ILogger<FlowStartup> log,
+    BuiltInBroker? broker = null) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -94,19 +95,40 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
 
         if (options.FlowsFile is { } file)
         {
-            await ImportAsync(file, "imported", cancellationToken);
+            await ImportAsync(file, "imported", _ => { }, cancellationToken);
             return;
         }
         if (await flows.LoadStoredAsync(cancellationToken)) return;
         var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
-        if (options.DeployExampleWhenEmpty && File.Exists(example)) await ImportAsync(example, "example", cancellationToken);
+        if (!options.DeployExampleWhenEmpty || !File.Exists(example)) return;
+        // The example publishes simulated readings; without our broker it would either fail to
+        // connect or publish them into someone else's broker, so it is left out.
+        if (broker is null)
+        {
+            log.LogInformation("The example flow was not deployed: it runs on the built-in MQTT broker, which --no-broker switched off");
+            return;
+        }
+        await ImportAsync(example, "example", document => PointAtBuiltInBroker(document, broker), cancellationToken);
     }
 
-    async Task ImportAsync(string file, string what, CancellationToken cancellationToken)
+    /// <summary>The example's mqtt-broker nodes name 127.0.0.1:1883; the broker may listen elsewhere (--broker-port, --broker-bind).</summary>
+    static void PointAtBuiltInBroker(FlowDocument document, BuiltInBroker broker)
+    {
+        // A wildcard listens on loopback too.
+        var address = broker.Address switch { "0.0.0.0" => "127.0.0.1", "::" => "::1", var bound => bound };
+        foreach (var node in document.Nodes.Where(n => FlowDocument.TypeOf(n) == "mqtt-broker"))
+        {
+            node["port"] = broker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            node["broker"] = address;
+        }
+    }
+
+    async Task ImportAsync(string file, string what, Action<FlowDocument> adapt, CancellationToken cancellationToken)
     {
         try
         {
             var document = FlowDocument.Parse(await File.ReadAllTextAsync(file, cancellationToken), out var credentials, out _);
+            adapt(document);
             await flows.DeployAsync(document, credentials, DeploymentType.Full, null, cancellationToken);
             log.LogInformation("Deployed the {What} flow from {File}", what, file);
         }

@@ -57,6 +57,28 @@ public sealed class GateNode : FlowNode
     }
 }
 
+/// <summary>Test-only (<c>test-broken</c>): cannot even be created, so a deploy that contains it fails in the runtime, after it compiled.</summary>
+[NodeType("test-broken", Category = "test", Help = "Fails to be created, for tests.")]
+public sealed class BrokenNode : FlowNode
+{
+    public BrokenNode() => throw new InvalidOperationException("test-broken cannot be created");
+}
+
+/// <summary>Test-only (<c>test-stuck</c>): holds every message until the test opens it and ignores cancellation, as a hung node would.</summary>
+[NodeType("test-stuck", Category = "test", Help = "Hangs on messages for tests.")]
+public sealed class StuckNode : FlowNode
+{
+    readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Open() => _open.TrySetResult();
+
+    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    {
+        await _open.Task;
+        await Context.SendAsync(0, message, CancellationToken.None);
+    }
+}
+
 /// <summary>
 /// Test-only (<c>test-inline</c>): a node the runtime may run on the sender's thread. It records
 /// the thread it ran on and whether two messages ever overlapped in it, optionally holds every

@@ -31,13 +31,13 @@ public static class AdminApi
         {
             var type = ParseDeploymentType(request.Headers["Node-RED-Deployment-Type"]);
             if (type is null) return Problem(400, "invalid_deployment_type", "Node-RED-Deployment-Type must be full, flows, nodes or reload");
-            var body = await ReadBodyAsync(request);
-            if (type == DeploymentType.Reload && string.IsNullOrWhiteSpace(body))
+            // As Node-RED: reload restarts the stored flows and ignores the body (and its rev).
+            if (type == DeploymentType.Reload)
             {
                 var reloaded = await flows.DeployAsync(FlowDocument.Empty, new Dictionary<string, JsonObject>(), DeploymentType.Reload, null, cancel);
                 return IsV2(request) ? Results.Json(new { rev = reloaded }, Json) : Results.NoContent();
             }
-            return await DeployAsync(flows, body, type.Value, IsV2(request), cancel);
+            return await DeployAsync(flows, await ReadBodyAsync(request), type.Value, IsV2(request), cancel);
         });
 
         app.MapGet("/flow/{id}", (string id, FlowService flows) =>
@@ -65,6 +65,15 @@ public static class AdminApi
 
         app.MapPut("/flow/{id}", async (string id, HttpRequest request, FlowService flows, CancellationToken cancel) =>
         {
+            if (id == "global")
+            {
+                if (await ReadObjectAsync(request) is not { } global) return Problem(400, "invalid_request", "the body must be a global flow object {id, configs, subflows}");
+                // As Node-RED: everything outside a tab is replaced by the posted configs (and subflows, which the compiler refuses for now).
+                var tabs = flows.Document.Nodes.Where(n => FlowDocument.TypeOf(n) == "tab").Select(FlowDocument.IdOf).ToHashSet();
+                var kept = flows.Document.Nodes.Where(n => FlowDocument.TypeOf(n) == "tab" || tabs.Contains(FlowDocument.Text(n, "z"))).Select(n => (JsonObject)n.DeepClone()).ToList();
+                kept.AddRange(GlobalNodes(global));
+                return await DeployNodesAsync(flows, kept, global, cancel, () => Results.Json(new { id }, Json));
+            }
             if (!flows.Document.Nodes.Any(n => FlowDocument.IdOf(n) == id && FlowDocument.TypeOf(n) == "tab")) return Problem(404, "not_found", $"flow '{id}' does not exist");
             if (await ReadObjectAsync(request) is not { } body) return Problem(400, "invalid_request", "the body must be a flow object {id, label, nodes, configs}");
             var nodes = flows.Document.Nodes.Where(n => FlowDocument.IdOf(n) != id && FlowDocument.Text(n, "z") != id).Select(n => (JsonObject)n.DeepClone()).ToList();
@@ -195,6 +204,23 @@ public static class AdminApi
                     copy["z"] = id;
                     yield return copy;
                 }
+    }
+
+    // A global flow object in the single-flow format → its config nodes, and its subflows with their members.
+    static IEnumerable<JsonObject> GlobalNodes(JsonObject body)
+    {
+        foreach (var config in (body["configs"] as JsonArray ?? []).OfType<JsonObject>()) yield return (JsonObject)config.DeepClone();
+        foreach (var subflow in (body["subflows"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var copy = (JsonObject)subflow.DeepClone();
+            foreach (var key in new[] { "nodes", "configs" })
+            {
+                if (copy[key] is JsonArray members)
+                    foreach (var member in members.OfType<JsonObject>()) yield return (JsonObject)member.DeepClone();
+                copy.Remove(key);
+            }
+            yield return copy;
+        }
     }
 
     static JsonObject TabView(FlowService flows, FlowDocument document, JsonObject tab)

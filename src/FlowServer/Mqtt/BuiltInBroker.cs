@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using FlowServer.Configuration;
 using MQTTnet.Server;
 
 namespace FlowServer.Mqtt;
@@ -49,7 +50,7 @@ public sealed class BuiltInBroker(BuiltInBrokerOptions options, ILogger<BuiltInB
     {
         if (!options.Enabled || _server is not null) return;
         if (!IPAddress.TryParse(options.Address, out var address))
-            throw new InvalidOperationException($"the built-in MQTT broker address '{options.Address}' is not an IP address");
+            throw new StartupException($"--broker-bind: the built-in MQTT broker address '{options.Address}' is not an IP address");
         var port = options.Port == 0 ? PickFreePort(address) : options.Port;
         var description = $"{options.Address}:{port}";
 
@@ -88,7 +89,7 @@ public sealed class BuiltInBroker(BuiltInBrokerOptions options, ILogger<BuiltInB
         catch (Exception e) when (IsAddressInUse(e))
         {
             server.Dispose();
-            throw new InvalidOperationException($"the built-in MQTT broker cannot listen on {description}: port in use (set --broker-port or --no-broker)", e);
+            throw new StartupException($"--broker-port {port}: {description} is already in use, so the built-in MQTT broker cannot listen there (choose another --broker-port, or --no-broker)", e);
         }
         catch
         {

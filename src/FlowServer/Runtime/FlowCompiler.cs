@@ -86,7 +86,7 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         catch (JsonException) { return fallback; }
     }
 
-    static string[][] ReadWires(JsonObject node, NodeTypeInfo info, int outputs, Dictionary<string, JsonObject> byId, List<FlowError> errors)
+    string[][] ReadWires(JsonObject node, NodeTypeInfo info, int outputs, Dictionary<string, JsonObject> byId, List<FlowError> errors)
     {
         if (!node.TryGetPropertyValue("wires", out var wiresNode) || wiresNode is null) return [];
         if (info.IsConfig) return [];
@@ -111,12 +111,23 @@ public sealed class FlowCompiler(NodeCatalog catalog)
             {
                 var targetId = target is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
                 if (targetId is null) errors.Add(Error(node, "wires", $"port {port} holds {target?.ToJsonString() ?? "null"}, not a node id"));
-                else if (!byId.ContainsKey(targetId)) errors.Add(Error(node, "wires", $"port {port} is wired to '{targetId}', which is not in the flow"));
+                else if (!byId.TryGetValue(targetId, out var targetNode)) errors.Add(Error(node, "wires", $"port {port} is wired to '{targetId}', which is not in the flow"));
+                else if (WithoutInput(targetNode) is { } kind) errors.Add(Error(node, "wires", $"port {port} is wired to the {kind} '{targetId}', which takes no input"));
                 else list.Add(targetId);
             }
             result[port] = list.ToArray();
         }
         return result;
+    }
+
+    // What a wire target is when it cannot take messages (a tab, a group, a config or source node); null when it can, or when its type is reported on its own.
+    string? WithoutInput(JsonObject target)
+    {
+        var type = FlowDocument.TypeOf(target)!;
+        if (StructuralTypes.Contains(type)) return type;
+        if (!catalog.TryGet(type, out var info)) return null;
+        if (info.IsConfig) return $"{type} config node";
+        return info.Descriptor.Inputs == 0 ? $"{type} node" : null;
     }
 
     static QueueSettings ReadQueue(JsonObject node, List<FlowError> errors)

@@ -105,7 +105,7 @@ public sealed class FlowRuntime : IAsyncDisposable
         _graph = graph;
 
         var deadline = DateTime.UtcNow + Options.StopDeadline;
-        foreach (var host in StopOrder(stopping)) await host.StopAsync(deadline);
+        foreach (var host in StopOrder(stopping)) await host.StopAsync(deadline, deadline + Options.StopGrace);
         foreach (var host in stopping.Where(h => !runnable.ContainsKey(h.NodeId))) _nodeContexts.TryRemove(host.NodeId, out _);
 
         foreach (var host in StartOrder(created)) await host.StartAsync();
@@ -278,7 +278,7 @@ public sealed class FlowRuntime : IAsyncDisposable
             var old = _graph;
             _graph = Graph.Empty;
             var deadline = DateTime.UtcNow + Options.StopDeadline;
-            foreach (var host in StopOrder(old.Hosts.Values.ToList())) await host.StopAsync(deadline);
+            foreach (var host in StopOrder(old.Hosts.Values.ToList())) await host.StopAsync(deadline, deadline + Options.StopGrace);
         }
         finally { _deployGate.Release(); }
     }

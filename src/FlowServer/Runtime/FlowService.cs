@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 namespace FlowServer.Runtime;
 
 /// <summary>
-/// The one way flows change: parse → compile → store a revision → deploy. A document that does
+/// The one way flows change: parse → compile → deploy → store a revision. A document that does
 /// not compile is refused before anything is stored or stopped, so running flows and stored
-/// flows stay as they were.
+/// flows stay as they were; a deploy or store that fails starts the previous flows again.
 /// </summary>
 public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlowStore store, ILogger<FlowService> log)
 {
@@ -52,13 +52,50 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
             if (type == DeploymentType.Reload) return await ReloadLockedAsync(cancellationToken);
             var merged = MergeCredentials(document, credentials);
             var plan = compiler.Compile(document, merged);
-            var rev = document.ComputeRevision();
-            await store.SaveAsync(document.ToJson(), merged, rev, type.ToString().ToLowerInvariant(), cancellationToken);
-            await runtime.DeployAsync(plan, type, cancellationToken);
-            (Document, Revision, _credentials, StartupErrors) = (document, rev, merged, []);
-            return rev;
+            return await ApplyLockedAsync(document, merged, plan, type, type.ToString().ToLowerInvariant(), cancellationToken);
         }
         finally { _gate.Release(); }
+    }
+
+    // Runs the plan, then stores it as a revision: a revision is stored only for flows that run.
+    // Should either fail, the flows deployed before run again, so what runs is what is stored.
+    async Task<string> ApplyLockedAsync(FlowDocument document, Dictionary<string, JsonObject> credentials, FlowPlan plan, DeploymentType type, string reason,
+        CancellationToken cancellationToken)
+    {
+        var rev = document.ComputeRevision();
+        try
+        {
+            await runtime.DeployAsync(plan, type, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; } // nothing was touched
+        catch (Exception e)
+        {
+            await RollBackLockedAsync(e);
+            throw;
+        }
+        try
+        {
+            // Not cancellable: once the flows run, their revision is stored or they are rolled back.
+            await store.SaveAsync(document.ToJson(), credentials, rev, reason, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            await RollBackLockedAsync(e);
+            throw;
+        }
+        (Document, Revision, _credentials, StartupErrors) = (document, rev, credentials, []);
+        return rev;
+    }
+
+    async Task RollBackLockedAsync(Exception cause)
+    {
+        log.LogError(cause, "The deploy failed; the flows deployed before (revision {Rev}) are started again", Revision);
+        try
+        {
+            var plan = Document.Nodes.Count == 0 ? FlowPlan.Empty : compiler.Compile(Document, _credentials);
+            await runtime.DeployAsync(plan, DeploymentType.Full, CancellationToken.None);
+        }
+        catch (Exception e) { log.LogError(e, "The flows deployed before could not be started again"); }
     }
 
     /// <summary>Starts what the store holds (at start-up, and for a <c>reload</c> deploy).</summary>
@@ -117,11 +154,7 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
             // Credentials come from the old revision only: a rollback restores them too.
             var credentials = new Dictionary<string, JsonObject>(stored.Credentials, StringComparer.Ordinal);
             var plan = compiler.Compile(document, credentials);
-            var rev = document.ComputeRevision();
-            await store.SaveAsync(document.ToJson(), credentials, rev, $"restore:{revisionId}", cancellationToken);
-            await runtime.DeployAsync(plan, DeploymentType.Full, cancellationToken);
-            (Document, Revision, _credentials, StartupErrors) = (document, rev, credentials, []);
-            return rev;
+            return await ApplyLockedAsync(document, credentials, plan, DeploymentType.Full, $"restore:{revisionId}", cancellationToken);
         }
         finally { _gate.Release(); }
     }

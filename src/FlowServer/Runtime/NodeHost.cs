@@ -158,7 +158,10 @@ public sealed class NodeHost : INodeContext
             await Node.ReceiveAsync(message, token).ConfigureAwait(false);
             if (_runtime.HasCompletionListeners) await _runtime.RouteCompletionAsync(this, message).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _dropped); // cancelled at the stop deadline: the message is lost
+        }
         catch (Exception e)
         {
             await RaiseErrorAsync(e.Message, message, e).ConfigureAwait(false);
@@ -272,17 +275,20 @@ public sealed class NodeHost : INodeContext
     };
 
     /// <summary>
-    /// Stops the node: signals <see cref="Stopping"/>, lets the inbox drain until the deadline,
-    /// then calls the node's StopAsync. Messages still queued at the deadline are counted as dropped.
+    /// Stops the node: signals <see cref="Stopping"/>, lets the inbox drain until
+    /// <paramref name="deadlineUtc"/>, then calls the node's StopAsync. Past the deadline the
+    /// message in hand is cancelled and what is still queued is dropped; both are counted. Whatever
+    /// the node does, this returns by <paramref name="graceEndUtc"/> (a node still stopping then
+    /// is left to finish on its own).
     /// </summary>
-    internal async Task StopAsync(DateTime deadlineUtc)
+    internal async Task StopAsync(DateTime deadlineUtc, DateTime graceEndUtc)
     {
         _stopping.Cancel();
         _inbox?.Writer.TryComplete();
         if (_inbox is not null && !await DrainedAsync(deadlineUtc).ConfigureAwait(false))
         {
             _abort.Cancel();
-            await DrainedAsync(DateTime.UtcNow.AddMilliseconds(500)).ConfigureAwait(false);
+            await DrainedAsync(graceEndUtc).ConfigureAwait(false);
             var left = _inbox.Reader.Count;
             while (_inbox.Reader.TryRead(out _)) { }
             if (left > 0)
@@ -292,12 +298,16 @@ public sealed class NodeHost : INodeContext
             }
         }
         _stopped = true;
-        var stopBudget = deadlineUtc - DateTime.UtcNow;
-        if (stopBudget < TimeSpan.FromMilliseconds(500)) stopBudget = TimeSpan.FromMilliseconds(500);
-        using var cancel = new CancellationTokenSource(stopBudget);
+        var budget = graceEndUtc - DateTime.UtcNow;
+        if (budget < TimeSpan.Zero) budget = TimeSpan.Zero;
+        using var cancel = new CancellationTokenSource(budget);
         try
         {
-            await Node.StopAsync(cancel.Token).WaitAsync(stopBudget).ConfigureAwait(false);
+            await Node.StopAsync(cancel.Token).WaitAsync(budget).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Logger.LogWarning("{Type} {Id} did not stop by the stop deadline and is left to finish on its own", NodeType, NodeId);
         }
         catch (Exception e)
         {

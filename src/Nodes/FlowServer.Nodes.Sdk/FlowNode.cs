@@ -47,8 +47,9 @@ public abstract class FlowNode
 
     /// <summary>
     /// Called by the runtime after the inbox has drained (or the drain deadline passed): stop
-    /// timers, flush, close connections. The token is cancelled at the stop deadline; an
-    /// exception is logged and does not prevent other nodes from stopping.
+    /// timers, flush, close connections. The token is cancelled when the stop's grace after its
+    /// deadline is spent; the runtime then stops waiting and the task is left to finish on its
+    /// own. An exception is logged and does not prevent other nodes from stopping.
     /// </summary>
     public virtual Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

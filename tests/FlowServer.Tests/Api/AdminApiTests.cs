@@ -4,7 +4,9 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FlowServer.Runtime;
 using FlowServer.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace FlowServer.Tests.Api;
@@ -76,6 +78,12 @@ public sealed class AdminApiTests
         Assert.Contains(errors, e => e!["id"]!.GetValue<string>() == "i1" && e["field"]!.GetValue<string>() == "wires");
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
         Assert.Equal(HttpStatusCode.OK, (await server.Http.PostAsync("/inject/inj", null)).StatusCode);
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+
+        var badType = await server.DeployAsync(SampleFlow, type: "everything");
+        Assert.Equal(HttpStatusCode.BadRequest, badType.StatusCode);
+        Assert.Equal("invalid_deployment_type", JsonNode.Parse(await badType.Content.ReadAsStringAsync())!["code"]!.GetValue<string>());
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
 
         var malformed = await server.DeployAsync("[{\"id\":");
         Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
@@ -182,6 +190,33 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task Put_flow_global_replaces_the_config_nodes_and_keeps_the_tabs()
+    {
+        await using var server = await FlowServerInstance.StartAsync();
+        var withOldConfig = JsonNode.Parse(SampleFlow)!.AsArray();
+        withOldConfig.Add(JsonNode.Parse("""{"id":"b-old","type":"mqtt-broker","name":"old","broker":"127.0.0.1","port":"1883"}"""));
+        await server.DeployAsync(withOldConfig.ToJsonString());
+
+        var body = """{"id":"global","configs":[{"id":"b-new","type":"mqtt-broker","name":"new","broker":"127.0.0.1","port":"1884","credentials":{"user":"u","password":"secret"}}],"subflows":[]}""";
+        var put = await server.Http.PutAsync("/flow/global", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal("global", JsonNode.Parse(await put.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+        var configs = JsonNode.Parse(await server.Http.GetStringAsync("/flow/global"))!["configs"]!.AsArray();
+        Assert.Equal(["b-new"], configs.Select(c => c!["id"]!.GetValue<string>()));
+        Assert.Null(configs[0]!["credentials"]);
+        Assert.True(JsonNode.Parse(await server.Http.GetStringAsync("/credentials/mqtt-broker/b-new"))!["has_password"]!.GetValue<bool>());
+        var flows = JsonNode.Parse(await server.Http.GetStringAsync("/flows"))!.AsArray();
+        Assert.Equal(["t1", "inj", "dbg", "b-new"], flows.Select(n => n!["id"]!.GetValue<string>()));
+        Assert.Equal(2, JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray().Count);
+
+        var invalid = await server.Http.PutAsync("/flow/global", new StringContent("""{"id":"global","configs":[{"id":"x","type":"nope"}]}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
+        Assert.Contains("unknown node type 'nope'", await invalid.Content.ReadAsStringAsync());
+        Assert.Equal(4, JsonNode.Parse(await server.Http.GetStringAsync("/flows"))!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task Revisions_are_listed_and_an_old_one_can_be_restored()
     {
         await using var server = await FlowServerInstance.StartAsync();
@@ -200,13 +235,44 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task Reload_restarts_the_stored_flows_ignores_the_body_and_stores_no_revision()
+    {
+        await using var server = await FlowServerInstance.StartAsync();
+        await server.DeployAsync(SampleFlow);
+        var runtime = server.Services.GetRequiredService<FlowRuntime>();
+
+        foreach (var body in new[] { "", "{}", "not json at all", """[{"id":"x","type":"nope"}]""" })
+        {
+            var before = runtime.Find("dbg")!.Node;
+            var reload = await server.DeployAsync(body, type: "reload");
+            Assert.Equal(HttpStatusCode.NoContent, reload.StatusCode);
+            Assert.NotSame(before, runtime.Find("dbg")!.Node);
+        }
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
+        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+
+        // v2: a stale rev in the body is ignored too; the answer is the current revision.
+        var current = JsonNode.Parse(await (await server.DeployAsync("[]", v2: true)).Content.ReadAsStringAsync())!["rev"]!.GetValue<string>();
+        var v2 = await server.DeployAsync("""{"flows":[],"rev":"stale"}""", type: "reload", v2: true);
+        Assert.Equal(HttpStatusCode.OK, v2.StatusCode);
+        Assert.Equal(current, JsonNode.Parse(await v2.Content.ReadAsStringAsync())!["rev"]!.GetValue<string>());
+        Assert.Equal(2, JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task Validate_compiles_without_deploying()
     {
         await using var server = await FlowServerInstance.StartAsync();
         var ok = await server.Http.PostAsync("/api/validate", new StringContent(SampleFlow, Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        var bad = await server.Http.PostAsync("/api/validate", new StringContent("""[{"id":"a","type":"nope"}]""", Encoding.UTF8, "application/json"));
+        var bad = await server.Http.PostAsync("/api/validate", new StringContent("""[{"id":"a","type":"nope","name":"Mystery"}]""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var body = JsonNode.Parse(await bad.Content.ReadAsStringAsync())!;
+        Assert.Equal("invalid_flow", body["code"]!.GetValue<string>());
+        var error = Assert.Single(body["errors"]!.AsArray())!;
+        Assert.Equal(("a", "nope", "Mystery", "type"), (error["id"]!.GetValue<string>(), error["type"]!.GetValue<string>(), error["name"]!.GetValue<string>(), error["field"]!.GetValue<string>()));
+        Assert.Equal("nope 'Mystery' (a): type unknown node type 'nope'", error["text"]!.GetValue<string>());
+        Assert.Empty(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
         Assert.Equal("[]", await server.Http.GetStringAsync("/flows"));
     }
 
@@ -232,6 +298,24 @@ public sealed class AdminApiTests
         await Task.Delay(200);
         var metrics = await server.Http.GetStringAsync("/metrics");
         Assert.Contains("flowserver_node_messages_in_total{node=\"dbg\",type=\"debug\",flow=\"t1\"} 1", metrics);
+    }
+
+    [Fact]
+    public async Task Metrics_count_the_messages_a_dropping_node_drops()
+    {
+        // Without inline runs the sends below only queue, so the busy function keeps its inbox full.
+        await using var server = await FlowServerInstance.StartAsync(o => o.RunInline = false);
+        await server.DeployAsync("""
+        [{"id":"t1","type":"tab"},
+         {"id":"busy","type":"function","z":"t1","func":"var until = Date.now() + 500; while (Date.now() < until) {} return msg;","queueSize":1,"queueOverflow":"drop-newest","wires":[]}]
+        """);
+        var runtime = server.Services.GetRequiredService<FlowRuntime>();
+        for (var i = 0; i < 5; i++) await runtime.DeliverAsync("busy", FlowServer.Nodes.Sdk.FlowMessage.WithPayload((double)i));
+
+        var dropped = runtime.Find("busy")!.Dropped;
+        Assert.InRange(dropped, 3, 4); // one in hand (or not yet taken), one queued, the rest dropped
+        var metrics = await server.Http.GetStringAsync("/metrics");
+        Assert.Contains($"flowserver_node_dropped_total{{node=\"busy\",type=\"function\",flow=\"t1\"}} {dropped}\n", metrics);
     }
 
     static async Task<string> ReceiveAsync(ClientWebSocket socket)

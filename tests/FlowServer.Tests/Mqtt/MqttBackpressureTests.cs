@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using FlowServer.Mqtt;
+using FlowServer.Nodes.Network.Mqtt;
+using FlowServer.Runtime;
 using MQTTnet;
 using FlowServer.Testing;
 using FlowServer.Testing.Fixtures;
@@ -125,6 +127,41 @@ public sealed class MqttBackpressureTests
         flow.AssertNoErrors();
     }
 
+    [Fact]
+    public async Task A_message_in_hand_when_its_mqtt_in_stops_is_not_acknowledged_and_comes_again_on_the_persistent_session()
+    {
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        var clientId = "persistent-" + Guid.NewGuid().ToString("N")[..8];
+        string FlowWith(string inName) => Flow(
+            new { id = "b1", type = "mqtt-broker", broker = "127.0.0.1", port = mosquitto.Port, clientid = clientId, cleansession = false },
+            new { id = "in", type = "mqtt in", name = inName, topic = "held", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "gate" } } },
+            new { id = "gate", type = "test-gate", queueSize = 1, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" });
+        await using var flow = await StartAsync(FlowWith("first"));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        var gate = flow.Runtime.Find("gate")!;
+
+        // "0" held by the gate, "1" in its inbox, "2" in the mqtt in waiting for room.
+        for (var i = 0; i < 3; i++) await publisher.PublishAsync("held", i.ToString(), qos: 1);
+        await WaitUntilAsync(() => gate.InboxDepth == 1);
+        await Task.Delay(300);
+
+        // Only the mqtt in restarts; "2" cannot reach the flow any more.
+        await flow.DeployAsync(FlowWith("second"), DeploymentType.Nodes);
+        var broker = (MqttBrokerConfigNode)flow.Runtime.Find("b1")!.Node;
+        Assert.Equal(1, broker.Metrics.Single(m => m.Name == "mqtt_undelivered_total").Value);
+        ((GateNode)gate.Node).Open();
+        var first = await flow.Capture("cap").TakeAsync(2);
+        Assert.Equal(["0", "1"], first.Select(m => (string)m.Payload!));
+
+        // A reconnect resumes the session: the broker sends the unacknowledged "2" again.
+        await flow.DeployAsync(FlowWith("second"), DeploymentType.Full);
+        ((GateNode)flow.Runtime.Find("gate")!.Node).Open();
+        Assert.Equal("2", (string)(await flow.NextAsync("cap", TimeSpan.FromSeconds(15))).Payload!);
+        flow.AssertNoErrors();
+    }
+
     static async Task WaitUntilAsync(Func<bool> condition)
     {
         var until = DateTime.UtcNow.AddSeconds(10);
@@ -143,9 +180,9 @@ public sealed class MqttBackpressureTests
         var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
         await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = port });
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => broker.StartAsync(CancellationToken.None));
+        var error = await Assert.ThrowsAsync<FlowServer.Configuration.StartupException>(() => broker.StartAsync(CancellationToken.None));
 
-        Assert.Equal($"the built-in MQTT broker cannot listen on 127.0.0.1:{port}: port in use (set --broker-port or --no-broker)", error.Message);
+        Assert.Equal($"--broker-port {port}: 127.0.0.1:{port} is already in use, so the built-in MQTT broker cannot listen there (choose another --broker-port, or --no-broker)", error.Message);
     }
 
     [Fact]

@@ -46,6 +46,24 @@ public sealed class CompilerTests
         Assert.Contains("'ghost'", error.Message);
     }
 
+    [Theory]
+    [InlineData("t", "tab")]
+    [InlineData("g", "group")]
+    [InlineData("b", "mqtt-broker config node")]
+    [InlineData("i", "inject node")]
+    public void Wire_to_something_without_an_input_is_an_error(string target, string kind)
+    {
+        var error = Single($$"""
+        [{"id":"t","type":"tab"},
+         {"id":"g","type":"group","z":"t","nodes":["j"]},
+         {"id":"b","type":"mqtt-broker","broker":"127.0.0.1","port":"1883"},
+         {"id":"i","type":"inject","z":"t","wires":[]},
+         {"id":"j","type":"junction","z":"t","name":"Fan","wires":[["{{target}}"]]}]
+        """);
+        Assert.Equal(("j", "junction", "Fan", "wires"), (error.NodeId, error.Type, error.Name, error.Field));
+        Assert.Equal($"port 0 is wired to the {kind} '{target}', which takes no input", error.Message);
+    }
+
     [Fact]
     public void Duplicate_ids_are_an_error()
     {

@@ -245,6 +245,49 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public async Task Stop_gives_up_on_a_held_node_at_the_deadline_and_counts_what_it_left()
+    {
+        var options = new RuntimeOptions { StopDeadline = TimeSpan.FromMilliseconds(300) };
+        await using var flow = await StartAsync(Flow(
+            new { id = "gate", type = "test-gate", queueSize = 5, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }), options);
+        var host = flow.Runtime.Find("gate")!;
+        var capture = flow.Capture("out");
+        for (var i = 0; i < 6; i++) await flow.SendAsync("gate", (double)i); // one in hand, five queued
+        await WaitUntil(() => host.InboxDepth == 5);
+
+        var stop = System.Diagnostics.Stopwatch.StartNew();
+        await flow.Runtime.StopAsync();
+        stop.Stop();
+
+        Assert.InRange(stop.Elapsed, TimeSpan.FromMilliseconds(250), options.StopDeadline + options.StopGrace + TimeSpan.FromSeconds(1));
+        Assert.Equal(6, host.Dropped); // the cancelled one and the five that waited
+        Assert.Equal(0, capture.Pending);
+    }
+
+    [Fact]
+    public async Task Hung_nodes_cannot_stretch_a_stop_beyond_its_deadline_and_grace()
+    {
+        // Before the grace was shared, every hung node added its own second.
+        var options = new RuntimeOptions { StopDeadline = TimeSpan.FromMilliseconds(300), StopGrace = TimeSpan.FromMilliseconds(300) };
+        var ids = Enumerable.Range(1, 4).Select(i => $"stuck{i}").ToList();
+        await using var flow = await StartAsync(Flow(ids.Select(id => (object)new { id, type = "test-stuck", wires = new[] { new[] { "out" } } })
+            .Append(new { id = "out", type = "test-capture" }).ToArray()), options);
+        foreach (var id in ids)
+            for (var i = 0; i < 3; i++) await flow.SendAsync(id, (double)i); // one in hand, two queued
+        await WaitUntil(() => ids.All(id => flow.Runtime.Find(id)!.InboxDepth == 2));
+        var hosts = ids.Select(id => flow.Runtime.Find(id)!).ToList();
+
+        var stop = System.Diagnostics.Stopwatch.StartNew();
+        await flow.Runtime.StopAsync();
+        stop.Stop();
+
+        Assert.InRange(stop.Elapsed, TimeSpan.FromMilliseconds(250), options.StopDeadline + options.StopGrace + TimeSpan.FromSeconds(1));
+        Assert.All(hosts, host => Assert.Equal(2, host.Dropped));
+        foreach (var host in hosts) ((StuckNode)host.Node).Open();
+    }
+
+    [Fact]
     public async Task An_idle_inline_node_runs_on_the_senders_thread_within_the_send()
     {
         await using var flow = await StartAsync(InlineToCapture);

@@ -113,7 +113,7 @@ public sealed record MqttSubscription(
     connect, the *close* message before a clean disconnect (stop or redeploy), and the *will*
     message is left with the broker, which publishes it if the connection dies.
     """)]
-public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
+public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetricsSource
 {
     static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(1);
     static readonly TimeSpan LongestRetryDelay = TimeSpan.FromSeconds(30);
@@ -132,6 +132,13 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
     CancellationTokenSource? _loopCancel;
     Task? _loop;
     NodeStatus _status = NodeStatus.Idle("not connected");
+    long _undelivered;
+
+    public IEnumerable<NodeMetric> Metrics =>
+    [
+        new("mqtt_undelivered_total", "Messages not handed to the flow because their mqtt in stopped while the flow was busy (QoS 1/2 ones are left unacknowledged for the broker to send again).",
+            "counter", Interlocked.Read(ref _undelivered)),
+    ];
 
     /// <summary>The broker's address as <c>host:port</c>.</summary>
     public string Address => Options.Address;
@@ -366,15 +373,23 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>
         // Acknowledge only once the flow took the message: a slow flow slows the broker down instead of losing data.
         e.AutoAcknowledge = false;
         var topic = e.ApplicationMessage.Topic;
+        var undelivered = false;
         foreach (var target in Volatile.Read(ref _subscriptionSnapshot))
         {
             if (!MqttTopic.Matches(target.Filter, topic)) continue;
             try { await target.Handler(e.ApplicationMessage, target.Stopping); }
-            catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested)
-            {
-                Context.Logger.LogWarning("a message on '{Topic}' was not delivered: its mqtt in node stopped while the flow was busy", topic);
-            }
+            catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested) { undelivered = true; }
             catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
+        }
+        if (undelivered)
+        {
+            // Not acknowledged: with a persistent session (clean session off) the broker sends it
+            // again when the connection resumes; acknowledging it would lose it for good.
+            var total = Interlocked.Increment(ref _undelivered);
+            Context.Logger.LogWarning("a message on '{Topic}' (QoS {Qos}) was not delivered: its mqtt in node stopped while the flow was busy; {Outcome} ({Total} so far)",
+                topic, (int)e.ApplicationMessage.QualityOfServiceLevel,
+                e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? "it is lost" : "it is left unacknowledged for the broker to send again", total);
+            return;
         }
         try { await e.AcknowledgeAsync(CancellationToken.None); }
         catch (Exception ex) { Context.Logger.LogDebug(ex, "acknowledging a message on '{Topic}' failed; the broker sends it again", topic); }
