@@ -4,6 +4,8 @@
 generate.py OUTDIR BROKER_PORT
   OUTDIR/function.qos0.json ... fanout.qos1.json   the three MQTT scenarios per QoS
   OUTDIR/idle-1000.json                             1000 idle nodes on 5 tabs
+  OUTDIR/slow.qos0.json, slow.qos1.json             overload: a function that burns ~0.5 ms per message;
+                                                    at QoS 0 its inbox (1,000) drops the oldest, counted
 """
 import json
 import sys
@@ -28,8 +30,8 @@ def mqtt_out(qos):
             "retain": "false", "broker": "bench-broker", "x": 700, "y": 100, "wires": []}
 
 
-def function(node_id, code, y=100):
-    return {"id": node_id, "type": "function", "z": "bench-tab", "name": node_id, "func": code, "outputs": 1,
+def function(node_id, code, y=100, **extra):
+    return {**extra, "id": node_id, "type": "function", "z": "bench-tab", "name": node_id, "func": code, "outputs": 1,
             "timeout": 0, "noerr": 0, "initialize": "", "finalize": "", "libs": [], "x": 400, "y": y, "wires": [["bench-out"]]}
 
 
@@ -50,6 +52,13 @@ def scenario(name, qos):
                    "propertyType": "msg", "rules": [{"t": "gt", "v": "50", "vt": "num"}, {"t": "else"}], "checkall": "false",
                    "repair": False, "outputs": 2, "x": 300, "y": 100, "wires": [["bench-high"], ["bench-low"]]},
                   change("bench-high", "high", 80), change("bench-low", "low", 120), mqtt_out(qos)]
+    elif name == "slow":
+        # Spins for 0.5 ms of wall time per message: the flow's capacity is ~2,000 msg/s whatever
+        # the engine, so a faster publisher overloads it.
+        code = ("const until = Date.now() + 0.5; let spin = 0;\nwhile (Date.now() < until) spin++;\n"
+                "const p = JSON.parse(msg.payload);\np.scaled = p.value * 1.8 + 32;\nmsg.payload = p;\nreturn msg;")
+        overflow = {"queueSize": 1000, "queueOverflow": "drop-oldest"} if qos == 0 else {}
+        nodes += [mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow), mqtt_out(qos)]
     else:
         branches = [f"bench-fn{k}" for k in range(10)]
         nodes += [mqtt_in(qos, "json", branches)]
@@ -83,7 +92,7 @@ def idle_1000():
     return nodes
 
 
-for name in ("function", "switch", "fanout"):
+for name in ("function", "switch", "fanout", "slow"):
     for qos in (0, 1):
         with open(f"{out}/{name}.qos{qos}.json", "w") as f:
             json.dump(scenario(name, qos), f)

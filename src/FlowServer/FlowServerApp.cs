@@ -90,14 +90,16 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
 
     async Task StartFlowsAsync(CancellationToken cancellationToken)
     {
-        try { await store.InitializeAsync(cancellationToken); }
-        catch (Exception e) { throw new StartupException($"the {options.Storage} store cannot be opened: {e.Message}", e); }
-
+        var opening = OpenStoreAsync(cancellationToken);
         if (options.FlowsFile is { } file)
         {
-            await ImportAsync(file, "imported", _ => { }, cancellationToken);
+            // The file's flows start while the store opens (on the other core): the revision is
+            // stored once it is open. Opening is most of start-up's time (EF Core's first use).
+            // A store that cannot be opened is the error to report (the import then failed too).
+            await Task.WhenAll(opening, ImportAsync(file, "imported", _ => { }, cancellationToken));
             return;
         }
+        await opening;
         if (await flows.LoadStoredAsync(cancellationToken)) return;
         var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
         if (!options.DeployExampleWhenEmpty || !File.Exists(example)) return;
@@ -109,6 +111,12 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
             return;
         }
         await ImportAsync(example, "example", document => PointAtBuiltInBroker(document, broker), cancellationToken);
+    }
+
+    async Task OpenStoreAsync(CancellationToken cancellationToken)
+    {
+        try { await store.InitializeAsync(cancellationToken); }
+        catch (Exception e) when (e is not OperationCanceledException) { throw new StartupException($"the {options.Storage} store cannot be opened: {e.Message}", e); }
     }
 
     /// <summary>The example's mqtt-broker nodes name 127.0.0.1:1883; the broker may listen elsewhere (--broker-port, --broker-bind).</summary>

@@ -89,7 +89,9 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
 
     async Task RollBackLockedAsync(Exception cause)
     {
-        log.LogError(cause, "The deploy failed; the flows deployed before (revision {Rev}) are started again", Revision);
+        // The reason in one line (the caller reports the failure itself); the stack only when debugging.
+        log.LogError("The deploy failed ({Reason}); the flows deployed before (revision {Rev}) are started again", cause.Message, Revision);
+        log.LogDebug(cause, "Why the deploy failed");
         try
         {
             var plan = Document.Nodes.Count == 0 ? FlowPlan.Empty : compiler.Compile(Document, _credentials);

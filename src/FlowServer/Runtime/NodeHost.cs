@@ -60,7 +60,9 @@ public sealed class NodeHost : INodeContext
             };
             _inbox = Channel.CreateBounded<FlowMessage>(options, _ => Interlocked.Increment(ref _dropped));
             Capacity = capacity;
-            _runsInline = node is IRunsInline && runtime.Options.RunInline;
+            // A node that drops on overflow promised never to hold up its sender: running it on the
+            // sender's thread would do just that (and keep its inbox from ever filling up to drop).
+            _runsInline = node is IRunsInline && runtime.Options.RunInline && plan.Queue.Overflow == QueueOverflow.Wait;
         }
     }
 

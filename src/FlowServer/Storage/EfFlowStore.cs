@@ -17,19 +17,35 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
 
     readonly IDataProtector _protector = protection.CreateProtector(CredentialPurpose);
 
-    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    readonly Lock _openGate = new();
+    Task? _opened;
+
+    /// <summary>
+    /// Opens the store once (schema, journal mode); every other call waits for it, so start-up can
+    /// run flows from a file while the store is still opening. A failure stays: every later call
+    /// fails with it.
+    /// </summary>
+    public Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.Database.EnsureCreatedAsync(cancellationToken);
+        lock (_openGate) _opened ??= OpenAsync();
+        return _opened.WaitAsync(cancellationToken);
+    }
+
+    // Not cancellable: shared by every caller.
+    async Task OpenAsync()
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        await db.Database.EnsureCreatedAsync();
         if (options.IsSqlite)
         {
             // WAL: readers never block the deploy that writes, and a crash mid-write cannot tear the file.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
         }
     }
 
     public async Task<StoredRevision?> GetLatestAsync(CancellationToken cancellationToken = default)
     {
+        await InitializeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var row = await db.Revisions.AsNoTracking().OrderByDescending(r => r.Id).FirstOrDefaultAsync(cancellationToken);
         return row is null ? null : ToRevision(row);
@@ -37,6 +53,7 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
 
     public async Task<StoredRevision?> GetAsync(long id, CancellationToken cancellationToken = default)
     {
+        await InitializeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var row = await db.Revisions.AsNoTracking().FirstOrDefaultAsync(r => r.Id == id, cancellationToken);
         return row is null ? null : ToRevision(row);
@@ -53,6 +70,7 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
             CredentialsProtected = _protector.Protect(SerializeCredentials(credentials)),
             NodeCount = CountNodes(flowsJson),
         };
+        await InitializeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         db.Revisions.Add(row);
         await db.SaveChangesAsync(cancellationToken); // one INSERT: all or nothing
@@ -61,6 +79,7 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
 
     public async Task<IReadOnlyList<RevisionSummary>> ListAsync(int limit = 100, CancellationToken cancellationToken = default)
     {
+        await InitializeAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         return await db.Revisions.AsNoTracking().OrderByDescending(r => r.Id).Take(limit)
             .Select(r => new RevisionSummary(r.Id, r.Rev, r.CreatedAt, r.DeploymentType, r.NodeCount))

@@ -8,7 +8,7 @@ namespace FlowServer.Storage;
 /// </summary>
 public interface IFlowStore
 {
-    /// <summary>Creates the schema when it is missing. Called once at start-up.</summary>
+    /// <summary>Opens the store, creating the schema when it is missing. Called at start-up; the other calls wait for it (and open the store themselves when nobody did).</summary>
     Task InitializeAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The newest revision, or null when nothing was ever deployed.</summary>

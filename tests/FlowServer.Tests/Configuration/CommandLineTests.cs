@@ -63,6 +63,22 @@ public sealed class CommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_that_cannot_be_opened_stops_the_server_even_while_a_flows_file_starts()
+    {
+        // The flows file starts while the store opens: the store's failure is still what is reported.
+        var flowsFile = Path.Combine(Path.GetTempPath(), "flowserver-cli-flows-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllTextAsync(flowsFile, """[{"id":"t1","type":"tab","label":"From a file"}]""");
+        using var squatter = Squat(out var deadDatabase); // accepts, never answers as PostgreSQL
+        try
+        {
+            var run = await RunToExitAsync(["--port", "0", "--no-broker", "--flows", flowsFile, "--storage", "postgresql",
+                "--connection-string", $"Host=127.0.0.1;Port={deadDatabase};Database=flows;Username=u;Password=p;Timeout=2"], new Dictionary<string, string>());
+            AssertOneSentence(run, "the postgresql store cannot be opened", exitCode: 1);
+        }
+        finally { File.Delete(flowsFile); }
+    }
+
+    [Fact]
     public async Task A_busy_http_port_stops_the_server_with_one_sentence()
     {
         using var squatter = Squat(out var port);

@@ -61,6 +61,8 @@ public sealed class MqttNodeTests
         { "auto-detect", "[1,2]"u8.ToArray(), new List<object?> { 1.0, 2.0 } },
         { "auto-detect", "42"u8.ToArray(), "42" },
         { "auto-detect", "{oops"u8.ToArray(), "{oops" },
+        { "auto-detect", " \n{\"a\":[true,null]}"u8.ToArray(), new Dictionary<string, object?> { ["a"] = new List<object?> { true, null } } },
+        { "auto-detect", new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'"', 0xff, (byte)'"', (byte)'}' }, new byte[] { (byte)'{', (byte)'"', (byte)'a', (byte)'"', (byte)':', (byte)'"', 0xff, (byte)'"', (byte)'}' } },
         { "auto-detect", new byte[] { 0xff, 0x00, 0xfe }, new byte[] { 0xff, 0x00, 0xfe } },
         { "auto", "{\"a\":1}"u8.ToArray(), "{\"a\":1}" },
         { "auto", new byte[] { 0xff, 0x00, 0xfe }, new byte[] { 0xff, 0x00, 0xfe } },

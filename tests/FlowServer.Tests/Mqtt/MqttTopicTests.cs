@@ -19,6 +19,21 @@ public sealed class MqttTopicTests
     [InlineData("+/b", "/b", true)]
     [InlineData("a/b", "a/B", false)]
     [InlineData("$share/group/a/+", "a/b", true)]
+    [InlineData("$share/group/#", "a/b", true)]
+    [InlineData("$share/group", "a", false)]
+    [InlineData("a/b", "a/b/c", false)]
+    [InlineData("a/b/c", "a/b", false)]
+    [InlineData("a/+/#", "a/b", true)]
+    [InlineData("a/+/#", "a", false)]
+    [InlineData("+", "", true)]
+    [InlineData("+", "a/b", false)]
+    [InlineData("a//c", "a//c", true)]
+    [InlineData("a/+/c", "a//c", true)]
+    [InlineData("a/", "a", false)]
+    [InlineData("a/", "a/", true)]
+    [InlineData("+/+", "/", true)]
+    [InlineData("$SYS/#", "$SYS/uptime", true)]
+    [InlineData("+/uptime", "$SYS/uptime", false)]
     public void Filters_match_as_the_mqtt_specification_says(string filter, string topic, bool expected) =>
         Assert.Equal(expected, MqttTopic.Matches(filter, topic));
 

@@ -63,18 +63,22 @@ public sealed class TriggerNodeTests
     [Fact]
     public async Task Extend_restarts_the_delay_with_each_message()
     {
-        await using var flow = await StartTriggerAsync(new { op1 = "1", op1type = "num", op2 = "0", op2type = "num", duration = "150", units = "ms", extend = true });
+        // Messages 100 ms apart against a 500 ms delay: each one extends. (The delay is long
+        // against the spacing so that a loaded machine, whose 100 ms pauses can take much longer,
+        // does not let the delay run out between two messages.)
+        await using var flow = await StartTriggerAsync(new { op1 = "1", op1type = "num", op2 = "0", op2type = "num", duration = "500", units = "ms", extend = true });
         var clock = Stopwatch.StartNew();
         await flow.SendAsync("tr", "a");
-        await Task.Delay(80);
+        await Task.Delay(100);
         await flow.SendAsync("tr", "b");
-        await Task.Delay(80);
+        await Task.Delay(100);
+        var lastSent = clock.Elapsed;
         await flow.SendAsync("tr", "c");
         var messages = await flow.Capture("out").TakeAsync(2);
         var elapsed = clock.Elapsed;
         Assert.Equal(new object?[] { 1.0, 0.0 }, messages.Select(m => m.Payload));
-        Assert.True(elapsed >= TimeSpan.FromMilliseconds(300), $"second message after {elapsed.TotalMilliseconds} ms, before the extended delay");
-        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(250)));
+        Assert.True(elapsed >= lastSent + TimeSpan.FromMilliseconds(500), $"second message after {elapsed.TotalMilliseconds} ms, before the delay extended by the message at {lastSent.TotalMilliseconds} ms had run out");
+        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(300)));
     }
 
     [Fact]

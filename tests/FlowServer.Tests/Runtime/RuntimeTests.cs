@@ -361,6 +361,27 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public async Task A_quick_node_that_drops_on_overflow_never_holds_up_its_sender()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "a", type = "test-inline", mark = "A", queueSize = 2, queueOverflow = "drop-oldest", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var node = Held(flow);
+        var host = flow.Runtime.Find("a")!;
+
+        // Inline, the first send would run the held node and wait with it; queued, it returns.
+        var first = flow.SendAsync("a", 0.0).AsTask();
+        Assert.True(await Task.WhenAny(first, Task.Delay(TimeSpan.FromSeconds(5))) == first, "the sender waited for the node");
+        await WaitUntil(() => host.Received == 1);
+        for (var i = 1; i <= 5; i++) await flow.SendAsync("a", (double)i);
+        Assert.Equal(3, host.Dropped); // capacity 2: 1 and 2 made room for 4 and 5
+
+        node.Open();
+        var received = await flow.Capture("out").TakeAsync(3);
+        Assert.Equal(new[] { 0.0, 4.0, 5.0 }, received.Select(m => (double)m.Payload!));
+    }
+
+    [Fact]
     public async Task Stop_waits_for_a_message_that_an_inline_node_is_processing()
     {
         await using var flow = await StartAsync(InlineToCapture);

@@ -123,6 +123,8 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     readonly Lock _gate = new();
     readonly List<INodeContext> _users = [];
     readonly List<MqttSubscription> _subscriptions = [];
+    // A copy of _subscriptions, replaced on every change: each received message reads it without a lock or a list of its own.
+    MqttSubscription[] _subscriptionSnapshot = [];
     readonly SemaphoreSlim _connectionLost = new(0);
     TaskCompletionSource _connected = NewSignal();
     IMqttClient? _client;
@@ -222,7 +224,11 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     /// </summary>
     public async Task<IAsyncDisposable> SubscribeAsync(MqttSubscription subscription, CancellationToken cancellationToken)
     {
-        lock (_gate) _subscriptions.Add(subscription);
+        lock (_gate)
+        {
+            _subscriptions.Add(subscription);
+            _subscriptionSnapshot = [.. _subscriptions];
+        }
         EnsureConnecting();
         if (IsConnected)
         {
@@ -239,6 +245,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
         lock (_gate)
         {
             _subscriptions.Remove(subscription);
+            _subscriptionSnapshot = [.. _subscriptions];
             stillNeeded = _subscriptions.Any(s => s.Filter == subscription.Filter);
         }
         if (stillNeeded || !IsConnected) return;
@@ -366,11 +373,10 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
         // Acknowledge only once the flow took the message: a slow flow slows the broker down instead of losing data.
         e.AutoAcknowledge = false;
         var topic = e.ApplicationMessage.Topic;
-        List<MqttSubscription> targets;
-        lock (_gate) targets = _subscriptions.Where(s => MqttTopic.Matches(s.Filter, topic)).ToList();
         var undelivered = false;
-        foreach (var target in targets)
+        foreach (var target in Volatile.Read(ref _subscriptionSnapshot))
         {
+            if (!MqttTopic.Matches(target.Filter, topic)) continue;
             try { await target.Handler(e.ApplicationMessage, target.Stopping); }
             catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested) { undelivered = true; }
             catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
@@ -460,23 +466,43 @@ public static class MqttTopic
     /// <summary>Whether <paramref name="topic"/> matches <paramref name="filter"/>; shared subscriptions (<c>$share/group/…</c>) match by their filter.</summary>
     public static bool Matches(string filter, string topic)
     {
-        if (filter.StartsWith("$share/", StringComparison.Ordinal))
+        // Runs for every subscription on every received message: level by level over spans, no allocation.
+        var f = filter.AsSpan();
+        var t = topic.AsSpan();
+        if (f.StartsWith("$share/", StringComparison.Ordinal))
         {
-            var slash = filter.IndexOf('/', 7);
+            var slash = f[7..].IndexOf('/');
             if (slash < 0) return false;
-            filter = filter[(slash + 1)..];
+            f = f[(7 + slash + 1)..];
         }
         // Wildcards at the first level never match topics starting with '$' ($SYS).
-        if (topic.StartsWith('$') && (filter.StartsWith('+') || filter.StartsWith('#'))) return false;
-        var f = filter.Split('/');
-        var t = topic.Split('/');
-        for (var i = 0; i < f.Length; i++)
+        if (t.StartsWith("$") && (f.StartsWith("+") || f.StartsWith("#"))) return false;
+        while (true)
         {
-            if (f[i] == "#") return true;
-            if (i >= t.Length) return false;
-            if (f[i] != "+" && f[i] != t[i]) return false;
+            var fLevel = NextLevel(ref f, out var fMore);
+            if (fLevel is "#") return true;
+            var tLevel = NextLevel(ref t, out var tMore);
+            if (!(fLevel is "+" || fLevel.SequenceEqual(tLevel))) return false;
+            if (!fMore) return !tMore;
+            if (!tMore) return NextLevel(ref f, out _) is "#"; // "a/#" matches "a"
         }
-        return f.Length == t.Length;
+    }
+
+    // The level before the next '/', advancing past it; more says whether a '/' followed.
+    static ReadOnlySpan<char> NextLevel(ref ReadOnlySpan<char> rest, out bool more)
+    {
+        var slash = rest.IndexOf('/');
+        if (slash < 0)
+        {
+            var last = rest;
+            rest = default;
+            more = false;
+            return last;
+        }
+        var level = rest[..slash];
+        rest = rest[(slash + 1)..];
+        more = true;
+        return level;
     }
 
     /// <summary>Why a filter is not valid, or null when it is.</summary>

@@ -83,11 +83,20 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
     async Task OnMessageAsync(MqttApplicationMessage received, CancellationToken cancellationToken)
     {
         var message = new FlowMessage { Topic = received.Topic };
-        var body = received.Payload.IsEmpty ? [] : received.Payload.ToArray();
         message["qos"] = (double)(int)received.QualityOfServiceLevel;
         message["retain"] = received.Retain;
         AddVersion5Properties(received, message);
 
+        // The common case, a JSON object or array in auto-detect mode, is parsed straight from the
+        // received bytes: no copy, no string in between.
+        if (Options.Datatype == "auto-detect" && received.Payload.IsSingleSegment && TryParseJsonDocument(received.Payload.FirstSpan, out var parsed))
+        {
+            message.Payload = parsed;
+            await Context.SendAsync(0, message, cancellationToken);
+            return;
+        }
+
+        var body = received.Payload.IsEmpty ? [] : received.Payload.ToArray();
         if (!TryConvert(body, out var payload, out var problem))
         {
             message.Payload = Encoding.UTF8.GetString(body);
@@ -138,6 +147,22 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
                 }
                 return true;
         }
+    }
+
+    // A body whose first non-blank byte opens an object or array, parsed as JSON; false (and the
+    // slower path decides) for anything else, including JSON that does not parse.
+    static bool TryParseJsonDocument(ReadOnlySpan<byte> body, out object? value)
+    {
+        value = null;
+        var start = 0;
+        while (start < body.Length && body[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') start++;
+        if (start == body.Length || body[start] is not ((byte)'{' or (byte)'[')) return false;
+        try
+        {
+            value = MessageJson.Parse(body);
+            return true;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return false; } // invalid JSON or UTF-8
     }
 
     static bool TryUtf8(byte[] body, out string text)

@@ -14,8 +14,9 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// Builds MQTTnet's client connection with fewer system calls per message. Out of the box MQTTnet
 /// writes each packet in two sends (header, then payload) and reads it in two receives (fixed
 /// header, then body): four syscalls per message through a flow, about half of the engine's CPU at
-/// high rates (measured with strace and perf, see bench/README.md). Here a packet goes out in one
-/// send, and one receive takes whatever the socket holds, handed out packet by packet.
+/// high rates (measured with strace and perf, see bench/README.md). Here the packets written while
+/// a thread is busy go out together in one send, and one receive takes whatever the socket holds,
+/// handed out packet by packet.
 /// </summary>
 public sealed class MqttSocketAdapterFactory : IMqttClientAdapterFactory
 {
@@ -25,7 +26,7 @@ public sealed class MqttSocketAdapterFactory : IMqttClientAdapterFactory
     {
         // WebSocket connections keep MQTTnet's own channel: its frames already arrive whole.
         if (options.ChannelOptions is not MqttClientTcpOptions) return _fallback.CreateClientAdapter(options, packetInspector, logger);
-        var channel = new MqttReadAheadChannel(new MqttTcpChannel(options));
+        var channel = new MqttBatchingChannel(new MqttTcpChannel(options));
         var formatter = new MqttPacketFormatterAdapter(options.ProtocolVersion, new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax));
         return new MqttChannelAdapter(channel, formatter, logger)
         {
@@ -36,32 +37,122 @@ public sealed class MqttSocketAdapterFactory : IMqttClientAdapterFactory
 }
 
 /// <summary>
-/// An MQTT channel that reads ahead: one socket read fills a buffer with every packet that has
-/// arrived, and MQTTnet's small header and body reads are then served from memory. Reads come
-/// from MQTTnet's single receive loop only, so no locking is needed.
+/// An MQTT channel that reads ahead and writes behind. Reads: one socket read fills a buffer with
+/// every packet that has arrived, and MQTTnet's small header and body reads are then served from
+/// memory (reads come from MQTTnet's single receive loop only, so they need no lock). Writes: a
+/// packet is appended to a pending buffer and the call returns; a flush queued on the thread pool
+/// sends everything pending in one write. A burst of packets (the PUBACKs and publishes of a burst
+/// of received messages) then leaves in a few sends instead of one each, while a lone packet is
+/// sent as soon as the thread that wrote it goes back to the pool.
 /// </summary>
-public sealed class MqttReadAheadChannel(IMqttChannel inner) : IMqttChannel
+public sealed class MqttBatchingChannel(IMqttChannel inner) : IMqttChannel, IThreadPoolWorkItem
 {
     const int BufferBytes = 64 * 1024;
+    // Beyond this many unsent bytes a writer waits for the flush: memory stays bounded when the
+    // socket is slower than the writers.
+    const int MaxPendingBytes = 1 << 20;
+
     readonly byte[] _buffer = new byte[BufferBytes];
     int _start, _end;
     Task<int>? _lastResult; // bodies of one size repeat: their completed task is reused, not allocated
+
+    readonly Lock _writeGate = new();
+    ArrayBufferWriter<byte> _pending = new(BufferBytes);
+    ArrayBufferWriter<byte> _sending = new(BufferBytes);
+    bool _flushing;                   // a flush is queued or running
+    Exception? _writeFailure;         // the socket write that failed: every later write fails with it
+    TaskCompletionSource? _flushed;   // completed when nothing is pending any more (writers over the bound, disconnect)
 
     public X509Certificate2 ClientCertificate => inner.ClientCertificate;
     public EndPoint RemoteEndPoint => inner.RemoteEndPoint;
     public EndPoint LocalEndPoint => inner.LocalEndPoint;
     public bool IsSecureConnection => inner.IsSecureConnection;
 
+    /// <summary>Socket writes made so far (each carries every packet that was pending).</summary>
+    public long SocketWrites { get; private set; }
+
     public Task ConnectAsync(CancellationToken cancellationToken)
     {
         _start = _end = 0;
+        lock (_writeGate)
+        {
+            _pending.Clear();
+            _writeFailure = null;
+        }
         return inner.ConnectAsync(cancellationToken);
     }
 
-    public Task DisconnectAsync(CancellationToken cancellationToken) => inner.DisconnectAsync(cancellationToken);
+    public async Task DisconnectAsync(CancellationToken cancellationToken)
+    {
+        // MQTTnet has just written DISCONNECT: it must reach the socket before it closes.
+        await WhenFlushedAsync().WaitAsync(cancellationToken);
+        await inner.DisconnectAsync(cancellationToken);
+    }
 
-    public Task WriteAsync(ReadOnlySequence<byte> buffer, bool isEndOfPacket, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, isEndOfPacket, cancellationToken);
+    public Task WriteAsync(ReadOnlySequence<byte> buffer, bool isEndOfPacket, CancellationToken cancellationToken)
+    {
+        bool queueFlush;
+        Task? overBound = null;
+        lock (_writeGate)
+        {
+            if (_writeFailure is not null) return Task.FromException(new IOException($"the connection failed: {_writeFailure.Message}", _writeFailure));
+            foreach (var segment in buffer) _pending.Write(segment.Span);
+            queueFlush = !_flushing;
+            _flushing = true;
+            if (_pending.WrittenCount > MaxPendingBytes) overBound = FlushedSignal().Task;
+        }
+        // preferLocal: on a pool thread the flush runs when this thread is done with its current
+        // work, so the packets it writes meanwhile (the acknowledgement after a publish) join it.
+        if (queueFlush) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        return overBound is null ? Task.CompletedTask : overBound.WaitAsync(cancellationToken);
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = FlushAsync();
+
+    async Task FlushAsync()
+    {
+        while (true)
+        {
+            TaskCompletionSource? flushed = null;
+            var done = false;
+            lock (_writeGate)
+            {
+                if (_pending.WrittenCount == 0 || _writeFailure is not null)
+                {
+                    _flushing = false;
+                    done = true;
+                    flushed = _flushed;
+                    _flushed = null;
+                }
+                else (_pending, _sending) = (_sending, _pending);
+            }
+            if (done)
+            {
+                flushed?.TrySetResult();
+                return;
+            }
+            try
+            {
+                await inner.WriteAsync(new ReadOnlySequence<byte>(_sending.WrittenMemory), true, CancellationToken.None);
+                SocketWrites++;
+                _sending.Clear();
+            }
+            catch (Exception e)
+            {
+                lock (_writeGate) _writeFailure = e;
+                // A broken write leaves a reader waiting on a socket that may never answer: closing
+                // it makes MQTTnet's receive loop see the loss and reconnect.
+                try { inner.Dispose(); } catch (ObjectDisposedException) { }
+            }
+        }
+    }
+
+    TaskCompletionSource FlushedSignal() => _flushed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    Task WhenFlushedAsync()
+    {
+        lock (_writeGate) return _flushing ? FlushedSignal().Task : Task.CompletedTask;
+    }
 
     public Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
     {

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Overload: publish faster than the flow can go, for minutes, and check that nothing is lost
+# silently and memory stays bounded.
+#
+#   bash bench/overload.sh [--minutes 2] [--factor 2] [--qos "1 0"]
+#
+# The flow (bench/flows/generate.py, scenario "slow") is mqtt in → a function that spins ~0.5 ms
+# per message → mqtt out. A short burst first measures the flow's capacity; then per QoS
+# FlowServer starts with the flow and the load generator publishes at FACTOR × that capacity for
+# MINUTES while the engine's RSS is sampled every 10 s. Afterwards:
+#   QoS 1 (default backpressure): mqtt in acknowledges only what the flow took, the broker holds
+#         the rest; every message must arrive (lost = 0).
+#   QoS 0 (the function's inbox set to 1,000 with drop-oldest): the engine never blocks; what it
+#         drops is counted at /metrics (flowserver_node_dropped_total), and the messages the
+#         load generator misses must equal that count: no loss that is not counted.
+# Memory: peak RSS and the RSS samples are printed; "bounded" when the last third of the run
+# is no higher than 110 % of the first third.
+set -euo pipefail
+BENCH=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+MINUTES=2 FACTOR=2 QOSES="1 0"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --minutes) MINUTES=$2; shift 2 ;;
+        --factor) FACTOR=$2; shift 2 ;;
+        --qos) QOSES=$2; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 64 ;;
+    esac
+done
+WORK=$(mktemp -d /tmp/flowserver-overload-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
+trap cleanup EXIT
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
+
+log "building FlowServer and the load generator (Release)"
+dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
+
+# The broker queues what the engine has not acknowledged yet (QoS 1), without a limit of its own.
+BROKER_PORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 0\nmax_queued_bytes 0\n%s\n' \
+    "$BROKER_PORT" "$( [ "$(id -u)" = 0 ] && echo "user root" )" >"$WORK/mosquitto.conf"
+/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+PIDS+=($!)
+python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
+sleep 0.5
+
+start_engine() { # start_engine FLOWFILE: sets ENGINE and port
+    port=$(free_port)
+    rm -rf "$WORK/engine"
+    dotnet "$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll" --port "$port" --data-dir "$WORK/engine" \
+        --no-broker --no-example --flows "$1" >"$WORK/engine.log" 2>&1 &
+    ENGINE=$!
+    PIDS+=("$ENGINE")
+    $LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$(date +%s%3N)" --quiet 5 >/dev/null
+}
+
+# Capacity: a burst that the QoS 1 flow (nothing dropped on the way) works through at its own pace.
+start_engine "$WORK/slow.qos1.json"
+cap_line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 1 --count 6000 --check function --quiet 5 | grep RESULT)
+capacity=$(field "$cap_line" in_msgs_per_s)
+rate=$(python3 -c "print(int(float('$capacity') * $FACTOR))")
+kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
+
+verdicts=()
+for qos in $QOSES; do
+    start_engine "$WORK/slow.qos$qos.json"
+    count=$(python3 -c "print(int($rate * $MINUTES * 60))")
+    dropped_before=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^flowserver_node_dropped_total/ && /bench-fn/ {print $2}')
+    log "QoS $qos: flow capacity ~$capacity msg/s; publishing $rate msg/s for $MINUTES min ($count messages)"
+    $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$qos" --rate "$rate" --count "$count" --check function --quiet 15 >"$WORK/result.txt" &
+    LOAD=$!
+    : >"$WORK/rss"
+    start=$(date +%s)
+    echo "qos elapsed_s rss_mib"
+    while kill -0 "$LOAD" 2>/dev/null; do
+        sleep 10
+        kill -0 "$LOAD" 2>/dev/null || break
+        rss=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$ENGINE/status") / 1024 ))
+        echo "$qos $(( $(date +%s) - start )) $rss"
+        echo "$rss" >>"$WORK/rss"
+    done
+    wait "$LOAD" || true
+    line=$(grep RESULT "$WORK/result.txt") || { cat "$WORK/result.txt"; exit 1; }
+    peak=$(( $(awk '/^VmHWM:/ {print $2}' "/proc/$ENGINE/status") / 1024 ))
+    dropped_after=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^flowserver_node_dropped_total/ && /bench-fn/ {print $2}')
+    dropped=$(python3 -c "print(int(float('${dropped_after:-0}') - float('${dropped_before:-0}')))")
+    lost=$(field "$line" lost)
+    echo "$line"
+    memory=$(python3 - "$WORK/rss" <<'PY'
+import statistics, sys
+rss = [int(x) for x in open(sys.argv[1]) if x.strip()]
+third = max(1, len(rss) // 3)
+first, last = statistics.median(rss[:third]), statistics.median(rss[-third:])
+print(f"RSS first third {first:.0f} MiB, last third {last:.0f} MiB, {'bounded' if last <= first * 1.10 else 'GREW'}")
+PY
+)
+    if [ "$qos" = 1 ]; then
+        [ "$lost" = 0 ] && verdict="nothing lost" || verdict="LOST $lost"
+    else
+        [ "$lost" = "$dropped" ] && verdict="every loss counted ($lost lost = $dropped dropped at the function's inbox)" || verdict="UNCOUNTED LOSS: $lost lost, $dropped counted"
+    fi
+    verdicts+=("QoS $qos at ${FACTOR}× capacity (~$capacity → $rate msg/s, $count messages): $verdict; dup $(field "$line" dup), bad $(field "$line" bad); peak RSS $peak MiB; $memory")
+    kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
+done
+printf '%s\n' "${verdicts[@]}"
