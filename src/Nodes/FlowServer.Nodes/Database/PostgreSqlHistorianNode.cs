@@ -89,7 +89,9 @@ public sealed class PostgreSqlHistorianOptions : NodeOptions
     topic text, value double precision, payload jsonb) and an index on (topic, time); it becomes
     a hypertable when the TimescaleDB extension is installed in the database.
     """)]
-public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOptions>, IMetricsSource
+// Inline (IRunsInline): appending is short, and run on the sender's thread a message from mqtt in
+// is in the log before mqtt in acknowledges it to the broker, instead of waiting in the inbox.
+public sealed class PostgreSqlHistorianNode : FlowNode<PostgreSqlHistorianOptions>, IMetricsSource, IRunsInline
 {
     const string OffsetTable = "flowserver_historian_offsets";
 
