@@ -36,6 +36,15 @@ public sealed class ModbusNodeTests
         ["x"] = 100, ["y"] = 100, ["wires"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(wires)),
     };
 
+    // As the package exports a modbus-write node.
+    static JsonObject Write(string id, string dataType, int adr, int quantity, string capture) => new()
+    {
+        ["id"] = id, ["type"] = "modbus-write", ["name"] = "", ["showStatusActivities"] = false, ["showErrors"] = false,
+        ["unitid"] = "", ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(), ["server"] = "client1",
+        ["emptyMsgOnFail"] = false, ["keepMsgProperties"] = false, ["x"] = 300, ["y"] = 100,
+        ["wires"] = new JsonArray(new JsonArray(capture), new JsonArray()),
+    };
+
     static async Task<NodeStatus> WaitForStatusAsync(FlowTestHarness flow, string nodeId, Func<NodeStatus, bool> match)
     {
         var until = DateTime.UtcNow + Long;
@@ -89,6 +98,45 @@ public sealed class ModbusNodeTests
         Assert.Equal(new List<object?> { 700.0, 800.0, 900.0, 13.0, 14.0 }, latest);
         await WaitForStatusAsync(flow, "read1", s => s.Fill == "green" && s.Text!.StartsWith("polling"));
         flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task Modbus_write_writes_every_data_type_and_pymodbus_holds_the_values()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Write("coil", "Coil", 1, 1, "written"),
+            Write("register", "HoldingRegister", 2, 1, "written"),
+            Write("coils", "MCoils", 10, 4, "written"),
+            Write("registers", "MHoldingRegisters", 20, 3, "written"),
+            new { id = "written", type = "test-capture" }));
+        await using var check = new FlowServer.Nodes.Modbus.Protocol.ModbusTcpClient(new() { Port = device.Port, Timeout = TimeSpan.FromSeconds(5) });
+        // The device's values before: coil 1 off, register 2 = 2, coils 10..13 = off off on off, registers 20..22 = 20 21 22.
+        Assert.Equal(new[] { false }, await check.ReadCoilsAsync(1, 1));
+
+        await flow.SendAsync("coil", true);                                              // FC 5
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("register", -2.0);                                          // FC 6, a signed register
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("coils", new List<object?> { true, true, false, true, true }); // FC 15: the first 4
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("registers", new Dictionary<string, object?> { ["value"] = new List<object?> { 7.0, 65535.0, 300.0 } }); // FC 16
+        var last = await flow.NextAsync("written", Long);
+
+        Assert.Equal(new[] { true }, await check.ReadCoilsAsync(1, 1));
+        Assert.Equal(new ushort[] { 65534 }, await check.ReadHoldingRegistersAsync(2, 1));
+        Assert.Equal(new[] { true, true, false, true, false }, await check.ReadCoilsAsync(10, 5)); // coil 14 untouched
+        Assert.Equal(new ushort[] { 7, 65535, 300, 23 }, await check.ReadHoldingRegistersAsync(20, 4));
+        Assert.Equal(new List<object?> { 7.0, 65535.0, 300.0 }, ((Dictionary<string, object?>)last["responseBuffer"]!)["data"]);
+
+        await flow.SendAsync("coil", 0.0);
+        await flow.NextAsync("written", Long);
+        Assert.Equal(new[] { false }, await check.ReadCoilsAsync(1, 1));
+        await flow.SendAsync("register", 70000.0);
+        var error = await flow.WaitForErrorAsync("0..65535", Long);
+        Assert.StartsWith("register", error);
+        Assert.Equal(new ushort[] { 65534 }, await check.ReadHoldingRegistersAsync(2, 1));
     }
 
     [Fact]
