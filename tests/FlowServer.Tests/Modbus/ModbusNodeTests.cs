@@ -15,14 +15,14 @@ public sealed class ModbusNodeTests
     static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
 
     // As the package's editor exports a client: numbers as strings, serial fields present.
-    static JsonObject Client(int port, int reconnect = 200) => new()
+    static JsonObject Client(int port, int reconnect = 200, bool bufferCommands = true, int timeout = 2000) => new()
     {
         ["id"] = "client1", ["type"] = "modbus-client", ["name"] = "PLC", ["clienttype"] = "tcp",
-        ["bufferCommands"] = true, ["stateLogEnabled"] = false, ["queueLogEnabled"] = false,
+        ["bufferCommands"] = bufferCommands, ["stateLogEnabled"] = false, ["queueLogEnabled"] = false,
         ["tcpHost"] = "127.0.0.1", ["tcpPort"] = port.ToString(), ["tcpType"] = "DEFAULT",
         ["serialPort"] = "/dev/ttyUSB", ["serialType"] = "RTU-BUFFERD", ["serialBaudrate"] = "9600",
         ["serialDatabits"] = "8", ["serialStopbits"] = "1", ["serialParity"] = "none", ["serialConnectionDelay"] = "100",
-        ["unit_id"] = "1", ["commandDelay"] = "1", ["clientTimeout"] = "2000", ["reconnectOnTimeout"] = true,
+        ["unit_id"] = "1", ["commandDelay"] = "1", ["clientTimeout"] = timeout.ToString(), ["reconnectOnTimeout"] = true,
         ["reconnectTimeout"] = reconnect.ToString(), ["parallelUnitIdsAllowed"] = true,
     };
 
@@ -137,6 +137,25 @@ public sealed class ModbusNodeTests
         var error = await flow.WaitForErrorAsync("0..65535", Long);
         Assert.StartsWith("register", error);
         Assert.Equal(new ushort[] { 65534 }, await check.ReadHoldingRegistersAsync(2, 1));
+    }
+
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 4)]
+    public async Task Queue_commands_puts_one_request_on_the_wire_and_without_it_several_go_out(bool bufferCommands, int mostOnTheWire)
+    {
+        await using var device = RawModbusDevice.Start(responseDelay: TimeSpan.FromMilliseconds(300));
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port, bufferCommands: bufferCommands),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "0", quantity = "500", unitid = "", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "got", type = "test-capture" }));
+
+        await flow.SendAsync("get", "go"); // 500 registers: four requests of at most 125, started together
+
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => (object?)(double)i).ToList(), (await flow.NextAsync("got", Long)).Payload);
+        Assert.Equal(4, device.Requests);
+        Assert.Equal(mostOnTheWire, device.MostOutstanding);
+        flow.AssertNoErrors();
     }
 
     [Fact]
