@@ -26,11 +26,11 @@ public sealed class ModbusNodeTests
         ["reconnectTimeout"] = reconnect.ToString(), ["parallelUnitIdsAllowed"] = true,
     };
 
-    static JsonObject Read(string dataType, int adr, int quantity, int rateMs, string[][] wires) => new()
+    static JsonObject Read(string dataType, int adr, int quantity, int rateMs, string[][] wires, string id = "read1", string unitid = "") => new()
     {
-        ["id"] = "read1", ["type"] = "modbus-read", ["name"] = "Poll", ["topic"] = "line1",
+        ["id"] = id, ["type"] = "modbus-read", ["name"] = "Poll", ["topic"] = "line1",
         ["showStatusActivities"] = false, ["logIOActivities"] = false, ["showErrors"] = false,
-        ["unitid"] = "", ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(),
+        ["unitid"] = unitid, ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(),
         ["rate"] = rateMs.ToString(), ["rateUnit"] = "ms", ["delayOnStart"] = false, ["startDelayTime"] = "",
         ["server"] = "client1", ["useIOFile"] = false, ["ioFile"] = "", ["useIOForPayload"] = false, ["emptyMsgOnFail"] = false,
         ["x"] = 100, ["y"] = 100, ["wires"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(wires)),
@@ -155,6 +155,46 @@ public sealed class ModbusNodeTests
         Assert.Equal(Enumerable.Range(0, 500).Select(i => (object?)(double)i).ToList(), (await flow.NextAsync("got", Long)).Payload);
         Assert.Equal(4, device.Requests);
         Assert.Equal(mostOnTheWire, device.MostOutstanding);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_unit_id_override_reads_and_writes_that_unit_and_an_empty_one_the_clients()
+    {
+        var other = PymodbusFixture.OtherUnit.ToString();
+        await using var device = await PymodbusFixture.StartAsync();
+        var write = Write("write", "HoldingRegister", 0, 1, "written");
+        write["unitid"] = other;
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Read("HoldingRegister", 10, 2, 100, [["own"], []], id: "readOwn"),
+            Read("HoldingRegister", 10, 2, 100, [["other"], []], id: "readOther", unitid: other),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "InputRegister", adr = "3", quantity = "2", unitid = other, wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "getCoils", type = "modbus-getter", server = "client1", dataType = "Coil", adr = "0", quantity = "3", unitid = other, wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "flexget", type = "modbus-flex-getter", server = "client1", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            write,
+            new { id = "own", type = "test-capture" },
+            new { id = "other", type = "test-capture" },
+            new { id = "got", type = "test-capture" },
+            new { id = "written", type = "test-capture" }));
+
+        Assert.Equal(new List<object?> { 10.0, 11.0 }, (await flow.NextAsync("own", Long)).Payload);
+        var fromOther = await flow.NextAsync("other", Long);
+        Assert.Equal(new List<object?> { 5010.0, 5011.0 }, fromOther.Payload);
+        Assert.Equal((double)PymodbusFixture.OtherUnit, ((Dictionary<string, object?>)((Dictionary<string, object?>)fromOther["input"]!)["payload"]!)["unitid"]);
+
+        await flow.SendAsync("get", "go");
+        Assert.Equal(new List<object?> { 6003.0, 6004.0 }, (await flow.NextAsync("got", Long)).Payload);
+        await flow.SendAsync("getCoils", "go");
+        Assert.Equal(new List<object?> { false, true, true }, (await flow.NextAsync("got", Long)).Payload);
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 2.0, ["unitid"] = (double)PymodbusFixture.OtherUnit, ["address"] = 0.0, ["quantity"] = 2.0 });
+        Assert.Equal(new List<object?> { true, false }, (await flow.NextAsync("got", Long)).Payload);
+
+        await flow.SendAsync("write", 4242.0);
+        await flow.NextAsync("written", Long);
+        await using var check = new FlowServer.Nodes.Modbus.Protocol.ModbusTcpClient(new() { Port = device.Port, Timeout = TimeSpan.FromSeconds(5) });
+        Assert.Equal(new ushort[] { 4242 }, await check.ReadHoldingRegistersAsync(0, 1, PymodbusFixture.OtherUnit));
+        Assert.Equal(new ushort[] { 0 }, await check.ReadHoldingRegistersAsync(0, 1, 1));
         flow.AssertNoErrors();
     }
 
