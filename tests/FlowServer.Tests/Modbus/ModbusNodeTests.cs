@@ -256,6 +256,38 @@ public sealed class ModbusNodeTests
     }
 
     [Fact]
+    public async Task A_silent_device_times_out_as_an_error_naming_the_node_in_red_and_the_nodes_recover()
+    {
+        await using var device = RawModbusDevice.Start();
+        device.Silent = true; // accepts the connection, reads every request, answers none
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port, timeout: 300),
+            Read("HoldingRegister", 0, 2, 200, [["values"], []]),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "5", quantity = "1", unitid = "", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "got", type = "test-capture" },
+            new { id = "values", type = "test-capture" }));
+
+        var error = await flow.WaitForErrorAsync("within 300 ms", Long);
+        Assert.StartsWith("read1: modbus-read", error);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "red" && s.Text!.Contains("within 300 ms"));
+        await flow.SendAsync("get", "go");
+        var getterError = await flow.WaitForErrorAsync("get: modbus-getter", Long);
+        Assert.Contains("within 300 ms", getterError);
+        await WaitForStatusAsync(flow, "get", s => s.Fill == "red" && s.Text!.Contains("within 300 ms"));
+        Assert.Equal(0, flow.Capture("values").Pending);
+        Assert.Equal(0, flow.Capture("got").Pending);
+        Assert.True(device.Requests >= 2);
+
+        device.Silent = false;
+        Assert.Equal(new List<object?> { 0.0, 1.0 }, (await flow.NextAsync("values", Long)).Payload);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "green" && s.Text!.StartsWith("polling"));
+        await flow.SendAsync("get", "go");
+        Assert.Equal(new List<object?> { 5.0 }, (await flow.NextAsync("got", Long)).Payload);
+        await WaitForStatusAsync(flow, "get", s => s.Fill == "green" && s.Text == "read done");
+        Assert.True(device.Connections >= 2, "each timeout opens a fresh connection (reconnectOnTimeout)");
+    }
+
+    [Fact]
     public async Task A_slow_device_makes_polls_skip_cycles_instead_of_piling_up()
     {
         await using var device = await PymodbusFixture.StartAsync(readDelay: TimeSpan.FromMilliseconds(300));
