@@ -287,6 +287,55 @@ public sealed class ModbusNodeTests
         Assert.True(device.Connections >= 2, "each timeout opens a fresh connection (reconnectOnTimeout)");
     }
 
+    static object Getter(string id) => new { id, type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "0", quantity = "2", unitid = "", wires = new[] { new[] { "out" }, Array.Empty<string>() } };
+
+    [Fact]
+    public async Task Read_getter_write_and_flex_nodes_show_connected_activity_and_errors_and_late_nodes_the_state_at_once()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        object[] Nodes() => // fresh objects for each deploy (a JsonObject joins one flow only)
+        [
+            Client(device.Port),
+            Read("HoldingRegister", 0, 2, 200, [[], []]),
+            Getter("get"),
+            Write("write", "HoldingRegister", 3, 1, "out"),
+            new { id = "flexget", type = "modbus-flex-getter", server = "client1", wires = new[] { new[] { "out" }, Array.Empty<string>() } },
+            new { id = "flexwrite", type = "modbus-flex-write", server = "client1", wires = new[] { new[] { "out" }, Array.Empty<string>() } },
+            new { id = "out", type = "test-capture" },
+        ];
+        string[] users = ["read1", "get", "write", "flexget", "flexwrite"];
+        await using var flow = await StartAsync(Flow(Nodes()));
+
+        foreach (var id in users) await WaitForStatusAsync(flow, id, s => s is { Fill: "green", Text: "connected" });
+        await WaitForStatusAsync(flow, "read1", s => s is { Fill: "green", Text: "polling" });
+        await flow.SendAsync("get", "go");
+        await flow.SendAsync("write", 9.0);
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 3.0, ["address"] = 0.0, ["quantity"] = 1.0 });
+        await flow.SendAsync("flexwrite", new Dictionary<string, object?> { ["fc"] = 5.0, ["address"] = 0.0, ["value"] = false });
+        for (var i = 0; i < 4; i++) await flow.NextAsync("out", Long);
+        await WaitForStatusAsync(flow, "get", s => s is { Fill: "green", Text: "read done" });
+        await WaitForStatusAsync(flow, "flexget", s => s is { Fill: "green", Text: "read done" });
+        await WaitForStatusAsync(flow, "write", s => s is { Fill: "green", Text: "write done" });
+        await WaitForStatusAsync(flow, "flexwrite", s => s is { Fill: "green", Text: "write done" });
+
+        await flow.SendAsync("write", "not a number");
+        await flow.SendAsync("flexwrite", new Dictionary<string, object?> { ["fc"] = 6.0, ["address"] = (double)PymodbusFixture.Size, ["value"] = 1.0 });
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 1.0, ["address"] = (double)PymodbusFixture.Size, ["quantity"] = 1.0 });
+        await WaitForStatusAsync(flow, "write", s => s.Fill == "red" && s.Text!.Contains("0..65535"));
+        await WaitForStatusAsync(flow, "flexwrite", s => s.Fill == "red" && s.Text!.Contains("IllegalDataAddress"));
+        await WaitForStatusAsync(flow, "flexget", s => s.Fill == "red" && s.Text!.Contains("IllegalDataAddress"));
+        flow.ClearErrors();
+
+        // Added while the client is connected: no connection event will come, the state must show at start.
+        await flow.DeployAsync(Flow([.. Nodes(), Getter("lateGet"), Write("lateWrite", "Coil", 0, 1, "out")]), FlowServer.Runtime.DeploymentType.Nodes);
+        await WaitForStatusAsync(flow, "lateGet", s => s is { Fill: "green", Text: "connected" });
+        await WaitForStatusAsync(flow, "lateWrite", s => s is { Fill: "green", Text: "connected" });
+
+        await device.StopAsync();
+        foreach (var id in users.Append("lateGet").Append("lateWrite"))
+            await WaitForStatusAsync(flow, id, s => s.Fill == "red" && s.Text!.StartsWith("disconnected"));
+    }
+
     [Fact]
     public async Task A_slow_device_makes_polls_skip_cycles_instead_of_piling_up()
     {
