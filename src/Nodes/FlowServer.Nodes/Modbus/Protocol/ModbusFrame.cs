@@ -53,19 +53,34 @@ public sealed record ModbusFrame(ushort TransactionId, byte UnitId, byte[] Pdu)
     /// <summary>
     /// Reads the next frame from a stream. Returns null when the peer closed the connection
     /// cleanly between frames; throws <see cref="ModbusProtocolException"/> for a bad header or
-    /// a connection closed in the middle of a frame.
+    /// a connection closed in the middle of a frame, and <see cref="TimeoutException"/> when no
+    /// frame starts within <paramref name="idleTimeout"/> or a started one does not complete
+    /// within <paramref name="frameTimeout"/> (both unlimited by default).
     /// </summary>
-    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken)
+    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken,
+        TimeSpan? idleTimeout = null, TimeSpan? frameTimeout = null)
     {
         var header = new byte[HeaderLength];
-        var got = await ReadFullyAsync(stream, header, cancellationToken);
-        if (got == 0) return null;
+        if (await ReadFullyAsync(stream, header.AsMemory(0, 1), idleTimeout, "no request started", cancellationToken) == 0) return null;
+        var got = 1 + await ReadFullyAsync(stream, header.AsMemory(1), frameTimeout, "MBAP header not complete", cancellationToken);
         if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
         var pduLength = ReadHeader(header, out var transactionId, out var unitId);
         var pdu = new byte[pduLength];
-        got = await ReadFullyAsync(stream, pdu, cancellationToken);
+        got = await ReadFullyAsync(stream, pdu, frameTimeout, "PDU not complete", cancellationToken);
         if (got < pduLength) throw new ModbusProtocolException($"connection closed inside a PDU ({got} of {pduLength} bytes)");
         return new ModbusFrame(transactionId, unitId, pdu);
+    }
+
+    static async ValueTask<int> ReadFullyAsync(Stream stream, Memory<byte> buffer, TimeSpan? timeout, string late, CancellationToken cancellationToken)
+    {
+        if (timeout is not { } limit) return await ReadFullyAsync(stream, buffer, cancellationToken);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(limit);
+        try { return await ReadFullyAsync(stream, buffer, deadline.Token); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{late} within {limit.TotalMilliseconds:0} ms");
+        }
     }
 
     static async ValueTask<int> ReadFullyAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)

@@ -11,7 +11,10 @@ public sealed record ModbusRequestInfo(EndPoint? Client, byte UnitId, byte Funct
 /// A Modbus TCP server over a <see cref="ModbusDataModel"/>. Serves many clients at once, each
 /// connection answering its requests in order, for any unit id. Unknown function codes get
 /// exception 1, addresses outside the tables exception 2, bad quantities or values exception 3.
-/// A connection that sends a malformed MBAP header is closed; the server keeps running.
+/// A connection that sends a malformed MBAP header is closed, and so is one that stays silent
+/// longer than <see cref="IdleTimeout"/> or starts a frame and does not finish it within
+/// <see cref="FrameTimeout"/> (a half-sent header must not hold a connection forever); the
+/// server keeps running.
 /// </summary>
 public sealed class ModbusTcpServer : IAsyncDisposable
 {
@@ -30,6 +33,10 @@ public sealed class ModbusTcpServer : IAsyncDisposable
     public ModbusDataModel Model { get; }
     /// <summary>Delay before each response, to simulate a slow device.</summary>
     public TimeSpan ResponseDelay { get; set; }
+    /// <summary>Longest silence between requests before the connection is closed.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Longest time from the first byte of a request to its last.</summary>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>The bound port (useful after binding port 0).</summary>
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public int ClientCount => Volatile.Read(ref _clients);
@@ -72,7 +79,7 @@ public sealed class ModbusTcpServer : IAsyncDisposable
                 var stream = client.GetStream();
                 while (!_stopping.IsCancellationRequested)
                 {
-                    var frame = await ModbusFrame.ReadAsync(stream, _stopping.Token);
+                    var frame = await ModbusFrame.ReadAsync(stream, _stopping.Token, IdleTimeout, FrameTimeout);
                     if (frame is null) return;
                     var response = Handle(frame.Pdu, out var info);
                     if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay, _stopping.Token);
@@ -81,9 +88,9 @@ public sealed class ModbusTcpServer : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ModbusProtocolException or ObjectDisposedException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ModbusProtocolException or ObjectDisposedException or TimeoutException)
         {
-            // The client went away or spoke something that is not Modbus TCP: drop only that connection.
+            // The client went away, fell silent or spoke something that is not Modbus TCP: drop only that connection.
         }
         finally { Interlocked.Decrement(ref _clients); }
     }
