@@ -60,26 +60,31 @@ public sealed record ModbusFrame(ushort TransactionId, byte UnitId, byte[] Pdu)
     public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken,
         TimeSpan? idleTimeout = null, TimeSpan? frameTimeout = null)
     {
+        // One deadline per frame (only when limited), moved from the idle limit to the frame limit at the first byte.
+        using var deadline = idleTimeout is null && frameTimeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = deadline?.Token ?? cancellationToken;
         var header = new byte[HeaderLength];
-        if (await ReadFullyAsync(stream, header.AsMemory(0, 1), idleTimeout, "no request started", cancellationToken) == 0) return null;
-        var got = 1 + await ReadFullyAsync(stream, header.AsMemory(1), frameTimeout, "MBAP header not complete", cancellationToken);
-        if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
-        var pduLength = ReadHeader(header, out var transactionId, out var unitId);
-        var pdu = new byte[pduLength];
-        got = await ReadFullyAsync(stream, pdu, frameTimeout, "PDU not complete", cancellationToken);
-        if (got < pduLength) throw new ModbusProtocolException($"connection closed inside a PDU ({got} of {pduLength} bytes)");
-        return new ModbusFrame(transactionId, unitId, pdu);
-    }
-
-    static async ValueTask<int> ReadFullyAsync(Stream stream, Memory<byte> buffer, TimeSpan? timeout, string late, CancellationToken cancellationToken)
-    {
-        if (timeout is not { } limit) return await ReadFullyAsync(stream, buffer, cancellationToken);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(limit);
-        try { return await ReadFullyAsync(stream, buffer, deadline.Token); }
+        var started = false;
+        try
+        {
+            deadline?.CancelAfter(idleTimeout ?? Timeout.InfiniteTimeSpan);
+            var got = await stream.ReadAsync(header, token); // whatever has arrived, at least one byte
+            if (got == 0) return null;
+            started = true;
+            deadline?.CancelAfter(frameTimeout ?? Timeout.InfiniteTimeSpan);
+            got += await ReadFullyAsync(stream, header.AsMemory(got), token);
+            if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
+            var pduLength = ReadHeader(header, out var transactionId, out var unitId);
+            var pdu = new byte[pduLength];
+            got = await ReadFullyAsync(stream, pdu, token);
+            if (got < pduLength) throw new ModbusProtocolException($"connection closed inside a PDU ({got} of {pduLength} bytes)");
+            return new ModbusFrame(transactionId, unitId, pdu);
+        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"{late} within {limit.TotalMilliseconds:0} ms");
+            throw new TimeoutException(started
+                ? $"frame not complete within {frameTimeout?.TotalMilliseconds:0} ms of its first byte"
+                : $"no frame started within {idleTimeout?.TotalMilliseconds:0} ms");
         }
     }
 
