@@ -53,39 +53,22 @@ public sealed record ModbusFrame(ushort TransactionId, byte UnitId, byte[] Pdu)
     /// <summary>
     /// Reads the next frame from a stream. Returns null when the peer closed the connection
     /// cleanly between frames; throws <see cref="ModbusProtocolException"/> for a bad header or
-    /// a connection closed in the middle of a frame, and <see cref="TimeoutException"/> when no
-    /// frame starts within <paramref name="idleTimeout"/> or a started one does not complete
-    /// within <paramref name="frameTimeout"/> (both unlimited by default).
+    /// a connection closed in the middle of a frame. <paramref name="started"/>, when given, is
+    /// called once the frame's first bytes have arrived (a server uses it to time the frame).
     /// </summary>
-    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken,
-        TimeSpan? idleTimeout = null, TimeSpan? frameTimeout = null)
+    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken, Action? started = null)
     {
-        // One deadline per frame (only when limited), moved from the idle limit to the frame limit at the first byte.
-        using var deadline = idleTimeout is null && frameTimeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var token = deadline?.Token ?? cancellationToken;
         var header = new byte[HeaderLength];
-        var started = false;
-        try
-        {
-            deadline?.CancelAfter(idleTimeout ?? Timeout.InfiniteTimeSpan);
-            var got = await stream.ReadAsync(header, token); // whatever has arrived, at least one byte
-            if (got == 0) return null;
-            started = true;
-            deadline?.CancelAfter(frameTimeout ?? Timeout.InfiniteTimeSpan);
-            got += await ReadFullyAsync(stream, header.AsMemory(got), token);
-            if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
-            var pduLength = ReadHeader(header, out var transactionId, out var unitId);
-            var pdu = new byte[pduLength];
-            got = await ReadFullyAsync(stream, pdu, token);
-            if (got < pduLength) throw new ModbusProtocolException($"connection closed inside a PDU ({got} of {pduLength} bytes)");
-            return new ModbusFrame(transactionId, unitId, pdu);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException(started
-                ? $"frame not complete within {frameTimeout?.TotalMilliseconds:0} ms of its first byte"
-                : $"no frame started within {idleTimeout?.TotalMilliseconds:0} ms");
-        }
+        var got = await stream.ReadAsync(header, cancellationToken); // whatever has arrived, at least one byte
+        if (got == 0) return null;
+        started?.Invoke();
+        got += await ReadFullyAsync(stream, header.AsMemory(got), cancellationToken);
+        if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
+        var pduLength = ReadHeader(header, out var transactionId, out var unitId);
+        var pdu = new byte[pduLength];
+        got = await ReadFullyAsync(stream, pdu, cancellationToken);
+        if (got < pduLength) throw new ModbusProtocolException($"connection closed inside a PDU ({got} of {pduLength} bytes)");
+        return new ModbusFrame(transactionId, unitId, pdu);
     }
 
     static async ValueTask<int> ReadFullyAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)
