@@ -98,6 +98,45 @@ public sealed class ModbusDecodeNodeTests
         Assert.Equal(90.0, result["pressure"]);
     }
 
+    [Theory]
+    [InlineData("AB")]
+    [InlineData("BA")]
+    public async Task Decodes_strings_and_bits_in_either_byte_order(string byteOrder)
+    {
+        var bytes = new List<byte>();
+        bytes.AddRange(BigEndian(BitConverter.GetBytes((ushort)0b1000_0000_0000_0010))); // r0: bits 1 and 15
+        bytes.AddRange(Encoding.ASCII.GetBytes("VALVE\0"));                          // r1..r3: 5 characters
+        bytes.AddRange(BigEndian(BitConverter.GetBytes((short)-42)));                 // r4
+        var registers = Registers(bytes.ToArray(), byteOrder, "AB"); // BA: the device stores each register's bytes swapped
+        await using var flow = await StartAsync(Flow(
+            new
+            {
+                id = "dec", type = "modbus-decode",
+                tags = new object[]
+                {
+                    new { name = "b0", type = "bit", register = 0, bit = 0, byteOrder },
+                    new { name = "b1", type = "bit", register = 0, bit = 1, byteOrder },
+                    new { name = "b9", type = "bit", register = 0, bit = 9, byteOrder },
+                    new { name = "b15", type = "bit", register = 0, bit = 15, byteOrder },
+                    new { name = "valve", type = "string", register = 1, length = 5, byteOrder },
+                    new { name = "level", type = "int16", register = 4, byteOrder, scale = 0.5 },
+                },
+                wires = new[] { new[] { "out" } },
+            },
+            new { id = "out", type = "test-capture" }));
+
+        await flow.SendAsync("dec", registers);
+        var result = (Dictionary<string, object?>)(await flow.NextAsync("out")).Payload!;
+
+        Assert.Equal(false, result["b0"]);
+        Assert.Equal(true, result["b1"]);
+        Assert.Equal(false, result["b9"]);
+        Assert.Equal(true, result["b15"]);
+        Assert.Equal("VALVE", result["valve"]);
+        Assert.Equal(-21.0, result["level"]);
+        flow.AssertNoErrors();
+    }
+
     [Fact]
     public async Task A_tag_beyond_the_registers_is_an_error_naming_the_tag()
     {

@@ -15,25 +15,34 @@ public sealed class ModbusNodeTests
     static readonly TimeSpan Long = TimeSpan.FromSeconds(20);
 
     // As the package's editor exports a client: numbers as strings, serial fields present.
-    static JsonObject Client(int port, int reconnect = 200) => new()
+    static JsonObject Client(int port, int reconnect = 200, bool bufferCommands = true, int timeout = 2000) => new()
     {
         ["id"] = "client1", ["type"] = "modbus-client", ["name"] = "PLC", ["clienttype"] = "tcp",
-        ["bufferCommands"] = true, ["stateLogEnabled"] = false, ["queueLogEnabled"] = false,
+        ["bufferCommands"] = bufferCommands, ["stateLogEnabled"] = false, ["queueLogEnabled"] = false,
         ["tcpHost"] = "127.0.0.1", ["tcpPort"] = port.ToString(), ["tcpType"] = "DEFAULT",
         ["serialPort"] = "/dev/ttyUSB", ["serialType"] = "RTU-BUFFERD", ["serialBaudrate"] = "9600",
         ["serialDatabits"] = "8", ["serialStopbits"] = "1", ["serialParity"] = "none", ["serialConnectionDelay"] = "100",
-        ["unit_id"] = "1", ["commandDelay"] = "1", ["clientTimeout"] = "2000", ["reconnectOnTimeout"] = true,
+        ["unit_id"] = "1", ["commandDelay"] = "1", ["clientTimeout"] = timeout.ToString(), ["reconnectOnTimeout"] = true,
         ["reconnectTimeout"] = reconnect.ToString(), ["parallelUnitIdsAllowed"] = true,
     };
 
-    static JsonObject Read(string dataType, int adr, int quantity, int rateMs, string[][] wires) => new()
+    static JsonObject Read(string dataType, int adr, int quantity, int rateMs, string[][] wires, string id = "read1", string unitid = "") => new()
     {
-        ["id"] = "read1", ["type"] = "modbus-read", ["name"] = "Poll", ["topic"] = "line1",
+        ["id"] = id, ["type"] = "modbus-read", ["name"] = "Poll", ["topic"] = "line1",
         ["showStatusActivities"] = false, ["logIOActivities"] = false, ["showErrors"] = false,
-        ["unitid"] = "", ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(),
+        ["unitid"] = unitid, ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(),
         ["rate"] = rateMs.ToString(), ["rateUnit"] = "ms", ["delayOnStart"] = false, ["startDelayTime"] = "",
         ["server"] = "client1", ["useIOFile"] = false, ["ioFile"] = "", ["useIOForPayload"] = false, ["emptyMsgOnFail"] = false,
         ["x"] = 100, ["y"] = 100, ["wires"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(wires)),
+    };
+
+    // As the package exports a modbus-write node.
+    static JsonObject Write(string id, string dataType, int adr, int quantity, string capture) => new()
+    {
+        ["id"] = id, ["type"] = "modbus-write", ["name"] = "", ["showStatusActivities"] = false, ["showErrors"] = false,
+        ["unitid"] = "", ["dataType"] = dataType, ["adr"] = adr.ToString(), ["quantity"] = quantity.ToString(), ["server"] = "client1",
+        ["emptyMsgOnFail"] = false, ["keepMsgProperties"] = false, ["x"] = 300, ["y"] = 100,
+        ["wires"] = new JsonArray(new JsonArray(capture), new JsonArray()),
     };
 
     static async Task<NodeStatus> WaitForStatusAsync(FlowTestHarness flow, string nodeId, Func<NodeStatus, bool> match)
@@ -92,6 +101,104 @@ public sealed class ModbusNodeTests
     }
 
     [Fact]
+    public async Task Modbus_write_writes_every_data_type_and_pymodbus_holds_the_values()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Write("coil", "Coil", 1, 1, "written"),
+            Write("register", "HoldingRegister", 2, 1, "written"),
+            Write("coils", "MCoils", 10, 4, "written"),
+            Write("registers", "MHoldingRegisters", 20, 3, "written"),
+            new { id = "written", type = "test-capture" }));
+        await using var check = new FlowServer.Nodes.Modbus.Protocol.ModbusTcpClient(new() { Port = device.Port, Timeout = TimeSpan.FromSeconds(5) });
+        // The device's values before: coil 1 off, register 2 = 2, coils 10..13 = off off on off, registers 20..22 = 20 21 22.
+        Assert.Equal(new[] { false }, await check.ReadCoilsAsync(1, 1));
+
+        await flow.SendAsync("coil", true);                                              // FC 5
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("register", -2.0);                                          // FC 6, a signed register
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("coils", new List<object?> { true, true, false, true, true }); // FC 15: the first 4
+        await flow.NextAsync("written", Long);
+        await flow.SendAsync("registers", new Dictionary<string, object?> { ["value"] = new List<object?> { 7.0, 65535.0, 300.0 } }); // FC 16
+        var last = await flow.NextAsync("written", Long);
+
+        Assert.Equal(new[] { true }, await check.ReadCoilsAsync(1, 1));
+        Assert.Equal(new ushort[] { 65534 }, await check.ReadHoldingRegistersAsync(2, 1));
+        Assert.Equal(new[] { true, true, false, true, false }, await check.ReadCoilsAsync(10, 5)); // coil 14 untouched
+        Assert.Equal(new ushort[] { 7, 65535, 300, 23 }, await check.ReadHoldingRegistersAsync(20, 4));
+        Assert.Equal(new List<object?> { 7.0, 65535.0, 300.0 }, ((Dictionary<string, object?>)last["responseBuffer"]!)["data"]);
+
+        await flow.SendAsync("coil", 0.0);
+        await flow.NextAsync("written", Long);
+        Assert.Equal(new[] { false }, await check.ReadCoilsAsync(1, 1));
+        await flow.SendAsync("register", 70000.0);
+        var error = await flow.WaitForErrorAsync("0..65535", Long);
+        Assert.StartsWith("register", error);
+        Assert.Equal(new ushort[] { 65534 }, await check.ReadHoldingRegistersAsync(2, 1));
+    }
+
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 4)]
+    public async Task Queue_commands_puts_one_request_on_the_wire_and_without_it_several_go_out(bool bufferCommands, int mostOnTheWire)
+    {
+        await using var device = RawModbusDevice.Start(responseDelay: TimeSpan.FromMilliseconds(300));
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port, bufferCommands: bufferCommands),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "0", quantity = "500", unitid = "", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "got", type = "test-capture" }));
+
+        await flow.SendAsync("get", "go"); // 500 registers: four requests of at most 125, started together
+
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => (object?)(double)i).ToList(), (await flow.NextAsync("got", Long)).Payload);
+        Assert.Equal(4, device.Requests);
+        Assert.Equal(mostOnTheWire, device.MostOutstanding);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_unit_id_override_reads_and_writes_that_unit_and_an_empty_one_the_clients()
+    {
+        var other = PymodbusFixture.OtherUnit.ToString();
+        await using var device = await PymodbusFixture.StartAsync();
+        var write = Write("write", "HoldingRegister", 0, 1, "written");
+        write["unitid"] = other;
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port),
+            Read("HoldingRegister", 10, 2, 100, [["own"], []], id: "readOwn"),
+            Read("HoldingRegister", 10, 2, 100, [["other"], []], id: "readOther", unitid: other),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "InputRegister", adr = "3", quantity = "2", unitid = other, wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "getCoils", type = "modbus-getter", server = "client1", dataType = "Coil", adr = "0", quantity = "3", unitid = other, wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "flexget", type = "modbus-flex-getter", server = "client1", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            write,
+            new { id = "own", type = "test-capture" },
+            new { id = "other", type = "test-capture" },
+            new { id = "got", type = "test-capture" },
+            new { id = "written", type = "test-capture" }));
+
+        Assert.Equal(new List<object?> { 10.0, 11.0 }, (await flow.NextAsync("own", Long)).Payload);
+        var fromOther = await flow.NextAsync("other", Long);
+        Assert.Equal(new List<object?> { 5010.0, 5011.0 }, fromOther.Payload);
+        Assert.Equal((double)PymodbusFixture.OtherUnit, ((Dictionary<string, object?>)((Dictionary<string, object?>)fromOther["input"]!)["payload"]!)["unitid"]);
+
+        await flow.SendAsync("get", "go");
+        Assert.Equal(new List<object?> { 6003.0, 6004.0 }, (await flow.NextAsync("got", Long)).Payload);
+        await flow.SendAsync("getCoils", "go");
+        Assert.Equal(new List<object?> { false, true, true }, (await flow.NextAsync("got", Long)).Payload);
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 2.0, ["unitid"] = (double)PymodbusFixture.OtherUnit, ["address"] = 0.0, ["quantity"] = 2.0 });
+        Assert.Equal(new List<object?> { true, false }, (await flow.NextAsync("got", Long)).Payload);
+
+        await flow.SendAsync("write", 4242.0);
+        await flow.NextAsync("written", Long);
+        await using var check = new FlowServer.Nodes.Modbus.Protocol.ModbusTcpClient(new() { Port = device.Port, Timeout = TimeSpan.FromSeconds(5) });
+        Assert.Equal(new ushort[] { 4242 }, await check.ReadHoldingRegistersAsync(0, 1, PymodbusFixture.OtherUnit));
+        Assert.Equal(new ushort[] { 0 }, await check.ReadHoldingRegistersAsync(0, 1, 1));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Getter_flex_getter_and_flex_write_follow_the_message()
     {
         await using var device = await PymodbusFixture.StartAsync();
@@ -146,6 +253,87 @@ public sealed class ModbusNodeTests
         while (flow.Capture("values").Pending > 0) await flow.NextAsync("values");
         Assert.Equal(new List<object?> { 1000.0, 1001.0 }, (await flow.NextAsync("values", Long)).Payload);
         await WaitForStatusAsync(flow, "read1", s => s.Fill == "green");
+    }
+
+    [Fact]
+    public async Task A_silent_device_times_out_as_an_error_naming_the_node_in_red_and_the_nodes_recover()
+    {
+        await using var device = RawModbusDevice.Start();
+        device.Silent = true; // accepts the connection, reads every request, answers none
+        await using var flow = await StartAsync(Flow(
+            Client(device.Port, timeout: 300),
+            Read("HoldingRegister", 0, 2, 200, [["values"], []]),
+            new { id = "get", type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "5", quantity = "1", unitid = "", wires = new[] { new[] { "got" }, Array.Empty<string>() } },
+            new { id = "got", type = "test-capture" },
+            new { id = "values", type = "test-capture" }));
+
+        var error = await flow.WaitForErrorAsync("within 300 ms", Long);
+        Assert.StartsWith("read1: modbus-read", error);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "red" && s.Text!.Contains("within 300 ms"));
+        await flow.SendAsync("get", "go");
+        var getterError = await flow.WaitForErrorAsync("get: modbus-getter", Long);
+        Assert.Contains("within 300 ms", getterError);
+        await WaitForStatusAsync(flow, "get", s => s.Fill == "red" && s.Text!.Contains("within 300 ms"));
+        Assert.Equal(0, flow.Capture("values").Pending);
+        Assert.Equal(0, flow.Capture("got").Pending);
+        Assert.True(device.Requests >= 2);
+
+        device.Silent = false;
+        Assert.Equal(new List<object?> { 0.0, 1.0 }, (await flow.NextAsync("values", Long)).Payload);
+        await WaitForStatusAsync(flow, "read1", s => s.Fill == "green" && s.Text!.StartsWith("polling"));
+        await flow.SendAsync("get", "go");
+        Assert.Equal(new List<object?> { 5.0 }, (await flow.NextAsync("got", Long)).Payload);
+        await WaitForStatusAsync(flow, "get", s => s.Fill == "green" && s.Text == "read done");
+        Assert.True(device.Connections >= 2, "each timeout opens a fresh connection (reconnectOnTimeout)");
+    }
+
+    static object Getter(string id) => new { id, type = "modbus-getter", server = "client1", dataType = "HoldingRegister", adr = "0", quantity = "2", unitid = "", wires = new[] { new[] { "out" }, Array.Empty<string>() } };
+
+    [Fact]
+    public async Task Read_getter_write_and_flex_nodes_show_connected_activity_and_errors_and_late_nodes_the_state_at_once()
+    {
+        await using var device = await PymodbusFixture.StartAsync();
+        object[] Nodes() => // fresh objects for each deploy (a JsonObject joins one flow only)
+        [
+            Client(device.Port),
+            Read("HoldingRegister", 0, 2, 200, [[], []]),
+            Getter("get"),
+            Write("write", "HoldingRegister", 3, 1, "out"),
+            new { id = "flexget", type = "modbus-flex-getter", server = "client1", wires = new[] { new[] { "out" }, Array.Empty<string>() } },
+            new { id = "flexwrite", type = "modbus-flex-write", server = "client1", wires = new[] { new[] { "out" }, Array.Empty<string>() } },
+            new { id = "out", type = "test-capture" },
+        ];
+        string[] users = ["read1", "get", "write", "flexget", "flexwrite"];
+        await using var flow = await StartAsync(Flow(Nodes()));
+
+        foreach (var id in users) await WaitForStatusAsync(flow, id, s => s is { Fill: "green", Text: "connected" });
+        await WaitForStatusAsync(flow, "read1", s => s is { Fill: "green", Text: "polling" });
+        await flow.SendAsync("get", "go");
+        await flow.SendAsync("write", 9.0);
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 3.0, ["address"] = 0.0, ["quantity"] = 1.0 });
+        await flow.SendAsync("flexwrite", new Dictionary<string, object?> { ["fc"] = 5.0, ["address"] = 0.0, ["value"] = false });
+        for (var i = 0; i < 4; i++) await flow.NextAsync("out", Long);
+        await WaitForStatusAsync(flow, "get", s => s is { Fill: "green", Text: "read done" });
+        await WaitForStatusAsync(flow, "flexget", s => s is { Fill: "green", Text: "read done" });
+        await WaitForStatusAsync(flow, "write", s => s is { Fill: "green", Text: "write done" });
+        await WaitForStatusAsync(flow, "flexwrite", s => s is { Fill: "green", Text: "write done" });
+
+        await flow.SendAsync("write", "not a number");
+        await flow.SendAsync("flexwrite", new Dictionary<string, object?> { ["fc"] = 6.0, ["address"] = (double)PymodbusFixture.Size, ["value"] = 1.0 });
+        await flow.SendAsync("flexget", new Dictionary<string, object?> { ["fc"] = 1.0, ["address"] = (double)PymodbusFixture.Size, ["quantity"] = 1.0 });
+        await WaitForStatusAsync(flow, "write", s => s.Fill == "red" && s.Text!.Contains("0..65535"));
+        await WaitForStatusAsync(flow, "flexwrite", s => s.Fill == "red" && s.Text!.Contains("IllegalDataAddress"));
+        await WaitForStatusAsync(flow, "flexget", s => s.Fill == "red" && s.Text!.Contains("IllegalDataAddress"));
+        flow.ClearErrors();
+
+        // Added while the client is connected: no connection event will come, the state must show at start.
+        await flow.DeployAsync(Flow([.. Nodes(), Getter("lateGet"), Write("lateWrite", "Coil", 0, 1, "out")]), FlowServer.Runtime.DeploymentType.Nodes);
+        await WaitForStatusAsync(flow, "lateGet", s => s is { Fill: "green", Text: "connected" });
+        await WaitForStatusAsync(flow, "lateWrite", s => s is { Fill: "green", Text: "connected" });
+
+        await device.StopAsync();
+        foreach (var id in users.Append("lateGet").Append("lateWrite"))
+            await WaitForStatusAsync(flow, id, s => s.Fill == "red" && s.Text!.StartsWith("disconnected"));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using FlowServer.Nodes.Modbus.Protocol;
@@ -147,6 +148,52 @@ public sealed class ModbusProtocolTests
 
         await using var client = new ModbusTcpClient(new() { Port = server.Port, Timeout = TimeSpan.FromSeconds(5) });
         Assert.Equal(new ushort[] { 42 }, await client.ReadHoldingRegistersAsync(0, 1));
+    }
+
+    /// <summary>Waits until the server closes the connection; returns how long that took from <paramref name="since"/>.</summary>
+    static async Task<TimeSpan> ClosedAfterAsync(TcpClient connection, Stopwatch since)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try
+        {
+            while (await connection.GetStream().ReadAsync(new byte[16], timeout.Token) > 0) { }
+        }
+        catch (IOException) { /* reset instead of closed: closed all the same */ }
+        return since.Elapsed;
+    }
+
+    [Fact]
+    public async Task Server_closes_connections_stuck_inside_a_header_or_silent_and_keeps_busy_ones()
+    {
+        var model = new ModbusDataModel(10, 10, 10, 10);
+        model.WriteHoldingRegisters(0, [42]);
+        await using var server = new ModbusTcpServer(model, IPAddress.Loopback, 0) { FrameTimeout = TimeSpan.FromMilliseconds(300), IdleTimeout = TimeSpan.FromSeconds(1.5) };
+        server.Start();
+        var clock = Stopwatch.StartNew();
+        using var halfHeader = new TcpClient();
+        await halfHeader.ConnectAsync(IPAddress.Loopback, server.Port);
+        await halfHeader.GetStream().WriteAsync(Convert.FromHexString("000100000006")); // 6 of the 7 header bytes, then nothing
+        using var silent = new TcpClient();
+        await silent.ConnectAsync(IPAddress.Loopback, server.Port);
+        await using var busy = new ModbusTcpClient(new() { Port = server.Port, Timeout = TimeSpan.FromSeconds(5) });
+        var polling = Task.Run(async () =>
+        {
+            for (var i = 0; i < 8; i++) // 8 × 400 ms: longer than the idle timeout, but never silent that long
+            {
+                Assert.Equal(new ushort[] { 42 }, await busy.ReadHoldingRegistersAsync(0, 1));
+                await Task.Delay(400);
+            }
+        });
+
+        var half = await ClosedAfterAsync(halfHeader, clock);
+        var idle = await ClosedAfterAsync(silent, clock);
+        await polling;
+
+        Assert.InRange(half, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1.4)); // the frame timeout, not the idle one
+        Assert.True(idle >= TimeSpan.FromSeconds(1.4), $"the silent connection was closed after {idle.TotalMilliseconds:0} ms");
+        Assert.Equal(0, busy.Reconnects);
+        Assert.Equal(ModbusConnectionState.Connected, busy.State);
+        Assert.Equal(1, server.ClientCount);
     }
 
     [Fact]

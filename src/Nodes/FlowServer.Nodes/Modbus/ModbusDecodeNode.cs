@@ -93,7 +93,8 @@ public sealed class ModbusDecodeOptions : NodeOptions
     Each tag has a *name*, a *type* (int16, uint16, int32, uint32, float32, float64, string, bit)
     and the zero-based *register* within the array. 32- and 64-bit values span 2 or 4 registers:
     *wordOrder* AB takes the first register as the high word (big-endian, the Modbus default),
-    BA the low word first ("word swap"). *byteOrder* BA swaps the two bytes inside each register.
+    BA the low word first ("word swap"). *byteOrder* BA swaps the two bytes inside each register
+    (for strings too, and for bits before *bit* is counted).
     Numbers become `raw × scale + offset`. *bit* picks bit 0..15 of a register (true/false);
     *length* is a string's length in characters (two per register; trailing NULs and spaces are cut).
     A tag beyond the end of the array is an error naming the tag.
@@ -118,14 +119,13 @@ public sealed class ModbusDecodeNode : FlowNode<ModbusDecodeOptions>
     public static object? Decode(ModbusTag tag, ReadOnlySpan<ushort> registers)
     {
         var words = registers.Slice(tag.Register, tag.Registers).ToArray();
+        if (tag.ByteOrder == "BA")
+            for (var i = 0; i < words.Length; i++) words[i] = BinaryPrimitives.ReverseEndianness(words[i]);
+        // Bits are numbered in the register's value, after the byte swap: bit 0 is its least significant.
         if (tag.Type == "bit") return ((words[0] >> tag.Bit) & 1) == 1;
         if (tag.WordOrder == "BA" && tag.Type != "string") Array.Reverse(words);
         var bytes = new byte[words.Length * 2];
-        for (var i = 0; i < words.Length; i++)
-        {
-            var word = tag.ByteOrder == "BA" ? BinaryPrimitives.ReverseEndianness(words[i]) : words[i];
-            BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(i * 2), word);
-        }
+        for (var i = 0; i < words.Length; i++) BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(i * 2), words[i]);
         double raw = tag.Type switch
         {
             "int16" => BinaryPrimitives.ReadInt16BigEndian(bytes),

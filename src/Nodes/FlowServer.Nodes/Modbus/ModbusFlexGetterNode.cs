@@ -3,7 +3,7 @@ using FlowServer.Nodes.Sdk;
 
 namespace FlowServer.Nodes.Modbus;
 
-public sealed class ModbusFlexGetterOptions : NodeOptions
+public sealed class ModbusFlexGetterOptions : NodeOptions, IModbusClientOptions
 {
     [Property("name")] public string Name { get; set; } = "";
 
@@ -42,21 +42,9 @@ public sealed class ModbusFlexGetterOptions : NodeOptions
     ### Details
     One node can read many ranges and unit ids, driven by an inject or a function node.
     """)]
-public sealed class ModbusFlexGetterNode : FlowNode<ModbusFlexGetterOptions>
+public sealed class ModbusFlexGetterNode : ModbusClientNode<ModbusFlexGetterOptions>
 {
-    ModbusClientConfigNode _client = null!;
-
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        _client = Context.GetConfigNode<ModbusClientConfigNode>(Options.Server);
-        _client.StateChanged += OnStateChanged;
-        return Task.CompletedTask;
-    }
-
-    void OnStateChanged(ModbusConnectionState state, string? reason) =>
-        Context.SetStatus(state == ModbusConnectionState.Connected ? NodeStatus.Ok("connected") : NodeStatus.Failed($"disconnected: {reason}"));
-
-    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         if (message.Payload is not Dictionary<string, object?> request)
             throw new FlowNodeException($"modbus-flex-getter: msg.payload must be an object {{fc, address, quantity, unitid}}, got {MessageValue.TypeName(message.Payload)}");
@@ -64,24 +52,8 @@ public sealed class ModbusFlexGetterNode : FlowNode<ModbusFlexGetterOptions>
         var address = ModbusNodeSupport.IntegerFrom(request.GetValueOrDefault("address"), "payload.address", 0, 65535);
         var quantity = ModbusNodeSupport.IntegerFrom(request.GetValueOrDefault("quantity") ?? 1.0, "payload.quantity", 1, 65535);
         var unit = ModbusNodeSupport.UnitIdFrom(request.GetValueOrDefault("unitid"), "payload.unitid");
-        try
-        {
-            var (values, buffer) = await ModbusNodeSupport.ReadAsync(_client.Client, (ModbusFunction)fc, address, quantity, unit, cancellationToken);
-            Context.SetStatus(NodeStatus.Ok("read done"));
-            var (first, second) = ModbusNodeSupport.Outputs(values, values, buffer, message, null, Options.KeepMsgProperties);
-            await Context.SendAsync(0, first, cancellationToken);
-            await Context.SendAsync(1, second, cancellationToken);
-        }
-        catch (Exception e) when (e is ModbusException or ModbusProtocolException or IOException or TimeoutException or ArgumentException)
-        {
-            Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
-            throw new FlowNodeException($"modbus-flex-getter {_client.Endpoint} fc {fc} {address}+{quantity}: {ModbusNodeSupport.Describe(e)}");
-        }
-    }
-
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_client is not null) _client.StateChanged -= OnStateChanged;
-        return Task.CompletedTask;
+        return ExchangeAsync(message, $"modbus-flex-getter {ClientNode.Endpoint} fc {fc} {address}+{quantity}", "read done",
+            () => ModbusNodeSupport.ReadAsync(ClientNode.Client, (ModbusFunction)fc, address, quantity, unit, cancellationToken),
+            values => values, null, Options.KeepMsgProperties, cancellationToken);
     }
 }

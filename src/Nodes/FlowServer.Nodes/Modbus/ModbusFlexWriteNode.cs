@@ -3,7 +3,7 @@ using FlowServer.Nodes.Sdk;
 
 namespace FlowServer.Nodes.Modbus;
 
-public sealed class ModbusFlexWriteOptions : NodeOptions
+public sealed class ModbusFlexWriteOptions : NodeOptions, IModbusClientOptions
 {
     [Property("name")] public string Name { get; set; } = "";
 
@@ -37,21 +37,9 @@ public sealed class ModbusFlexWriteOptions : NodeOptions
     ### Details
     Example (function node): `msg.payload = { value: [1, 2, 3], fc: 16, unitid: 1, address: 10, quantity: 3 }`.
     """)]
-public sealed class ModbusFlexWriteNode : FlowNode<ModbusFlexWriteOptions>
+public sealed class ModbusFlexWriteNode : ModbusClientNode<ModbusFlexWriteOptions>
 {
-    ModbusClientConfigNode _client = null!;
-
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        _client = Context.GetConfigNode<ModbusClientConfigNode>(Options.Server);
-        _client.StateChanged += OnStateChanged;
-        return Task.CompletedTask;
-    }
-
-    void OnStateChanged(ModbusConnectionState state, string? reason) =>
-        Context.SetStatus(state == ModbusConnectionState.Connected ? NodeStatus.Ok("connected") : NodeStatus.Failed($"disconnected: {reason}"));
-
-    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         if (message.Payload is not Dictionary<string, object?> request)
             throw new FlowNodeException($"modbus-flex-write: msg.payload must be an object {{value, fc, address, quantity, unitid}}, got {MessageValue.TypeName(message.Payload)}");
@@ -59,24 +47,8 @@ public sealed class ModbusFlexWriteNode : FlowNode<ModbusFlexWriteOptions>
         var address = ModbusNodeSupport.IntegerFrom(request.GetValueOrDefault("address"), "payload.address", 0, 65535);
         int? quantity = request.GetValueOrDefault("quantity") is { } q ? ModbusNodeSupport.IntegerFrom(q, "payload.quantity", 1, 65535) : null;
         var unit = ModbusNodeSupport.UnitIdFrom(request.GetValueOrDefault("unitid"), "payload.unitid");
-        try
-        {
-            var (values, buffer) = await ModbusNodeSupport.WriteAsync(_client.Client, fc, address, quantity, request.GetValueOrDefault("value"), unit, cancellationToken);
-            Context.SetStatus(NodeStatus.Ok("write done"));
-            var (first, second) = ModbusNodeSupport.Outputs(MessageValue.DeepClone(request), values, buffer, message, null, Options.KeepMsgProperties);
-            await Context.SendAsync(0, first, cancellationToken);
-            await Context.SendAsync(1, second, cancellationToken);
-        }
-        catch (Exception e) when (e is ModbusException or ModbusProtocolException or IOException or TimeoutException or ArgumentException or FlowNodeException)
-        {
-            Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
-            throw new FlowNodeException($"modbus-flex-write {_client.Endpoint} fc {fc} {address}: {ModbusNodeSupport.Describe(e)}");
-        }
-    }
-
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_client is not null) _client.StateChanged -= OnStateChanged;
-        return Task.CompletedTask;
+        return ExchangeAsync(message, $"modbus-flex-write {ClientNode.Endpoint} fc {fc} {address}", "write done",
+            () => ModbusNodeSupport.WriteAsync(ClientNode.Client, fc, address, quantity, request.GetValueOrDefault("value"), unit, cancellationToken),
+            _ => MessageValue.DeepClone(request), null, Options.KeepMsgProperties, cancellationToken);
     }
 }

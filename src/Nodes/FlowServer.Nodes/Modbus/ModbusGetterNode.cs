@@ -4,7 +4,7 @@ using FlowServer.Nodes.Sdk;
 
 namespace FlowServer.Nodes.Modbus;
 
-public sealed class ModbusGetterOptions : NodeOptions
+public sealed class ModbusGetterOptions : NodeOptions, IModbusClientOptions
 {
     [Property("name")] public string Name { get; set; } = "";
     [Property("topic")] public string Topic { get; set; } = "";
@@ -66,41 +66,13 @@ public sealed class ModbusGetterOptions : NodeOptions
     message's properties (needed with split/join); otherwise the input is in `msg.input`.
     A failed read is an error with the input message, so a catch node can react.
     """)]
-public sealed class ModbusGetterNode : FlowNode<ModbusGetterOptions>
+public sealed class ModbusGetterNode : ModbusClientNode<ModbusGetterOptions>
 {
-    ModbusClientConfigNode _client = null!;
-
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        _client = Context.GetConfigNode<ModbusClientConfigNode>(Options.Server);
-        _client.StateChanged += OnStateChanged;
-        return Task.CompletedTask;
-    }
-
-    void OnStateChanged(ModbusConnectionState state, string? reason) =>
-        Context.SetStatus(state == ModbusConnectionState.Connected ? NodeStatus.Ok("connected") : NodeStatus.Failed($"disconnected: {reason}"));
-
-    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         var function = ModbusNodeSupport.ReadFunction(Options.DataType);
-        try
-        {
-            var (values, buffer) = await ModbusNodeSupport.ReadAsync(_client.Client, function, Options.Address, Options.Quantity, Options.Unit, cancellationToken);
-            Context.SetStatus(NodeStatus.Ok("read done"));
-            var (first, second) = ModbusNodeSupport.Outputs(values, values, buffer, message, Options.Topic, Options.KeepMsgProperties);
-            await Context.SendAsync(0, first, cancellationToken);
-            await Context.SendAsync(1, second, cancellationToken);
-        }
-        catch (Exception e) when (e is ModbusException or ModbusProtocolException or IOException or TimeoutException or ArgumentException)
-        {
-            Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
-            throw new FlowNodeException($"modbus-getter {_client.Endpoint} {Options.DataType} {Options.Address}+{Options.Quantity}: {ModbusNodeSupport.Describe(e)}");
-        }
-    }
-
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_client is not null) _client.StateChanged -= OnStateChanged;
-        return Task.CompletedTask;
+        return ExchangeAsync(message, $"modbus-getter {ClientNode.Endpoint} {Options.DataType} {Options.Address}+{Options.Quantity}", "read done",
+            () => ModbusNodeSupport.ReadAsync(ClientNode.Client, function, Options.Address, Options.Quantity, Options.Unit, cancellationToken),
+            values => values, Options.Topic, Options.KeepMsgProperties, cancellationToken);
     }
 }

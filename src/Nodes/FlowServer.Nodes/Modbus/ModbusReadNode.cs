@@ -4,7 +4,7 @@ using FlowServer.Nodes.Sdk;
 
 namespace FlowServer.Nodes.Modbus;
 
-public sealed class ModbusReadOptions : NodeOptions
+public sealed class ModbusReadOptions : NodeOptions, IModbusClientOptions
 {
     [Property("name")] public string Name { get; set; } = "";
     [Property("topic")] public string Topic { get; set; } = "";
@@ -85,9 +85,8 @@ public sealed class ModbusReadOptions : NodeOptions
     the device is unreachable the status is red and the error is reported once per change, not
     once per poll; polling resumes by itself when the device is back.
     """)]
-public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
+public sealed class ModbusReadNode : ModbusClientNode<ModbusReadOptions>, IMetricsSource
 {
-    ModbusClientConfigNode _client = null!;
     Timer? _timer;
     int _busy;
     long _polls, _skipped, _failures;
@@ -106,20 +105,11 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
         new("modbus_failed_polls_total", "Polls that failed (timeout, exception, no connection).", "counter", Failures),
     ];
 
-    public override Task StartAsync(CancellationToken cancellationToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        _client = Context.GetConfigNode<ModbusClientConfigNode>(Options.Server);
-        _client.StateChanged += OnStateChanged;
-        Context.SetStatus(NodeStatus.Idle("connecting"));
+        await base.StartAsync(cancellationToken);
         var first = Options.DelayOnStart ? TimeSpan.FromSeconds(Options.StartDelayTime) : TimeSpan.Zero;
         _timer = new Timer(_ => Tick(), null, first, Options.Period);
-        return Task.CompletedTask;
-    }
-
-    void OnStateChanged(ModbusConnectionState state, string? reason)
-    {
-        if (state == ModbusConnectionState.Connected) Context.SetStatus(NodeStatus.Ok("connected"));
-        else Context.SetStatus(NodeStatus.Failed($"disconnected: {reason}"));
     }
 
     void Tick()
@@ -141,7 +131,7 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
             Topic = Options.Topic,
             Payload = new Dictionary<string, object?>
             {
-                ["unitid"] = (double)(Options.Unit ?? _client.Client.Options.UnitId),
+                ["unitid"] = (double)(Options.Unit ?? ClientNode.Client.Options.UnitId),
                 ["fc"] = (double)(byte)function,
                 ["address"] = (double)Options.Address,
                 ["quantity"] = (double)Options.Quantity,
@@ -149,9 +139,9 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
         };
         try
         {
-            var (values, buffer) = await ModbusNodeSupport.ReadAsync(_client.Client, function, Options.Address, Options.Quantity, Options.Unit, Context.Stopping);
+            var (values, buffer) = await ModbusNodeSupport.ReadAsync(ClientNode.Client, function, Options.Address, Options.Quantity, Options.Unit, Context.Stopping);
             Interlocked.Increment(ref _polls);
-            if (_lastError is not null) { _lastError = null; Context.Log($"polling {_client.Endpoint} again"); }
+            if (_lastError is not null) { _lastError = null; Context.Log($"polling {ClientNode.Endpoint} again"); }
             var skipped = SkippedCycles;
             Context.SetStatus(NodeStatus.Ok(skipped > 0 ? $"polling · {skipped} skipped" : "polling"));
             var (first, second) = ModbusNodeSupport.Outputs(values, values, buffer, request, Options.Topic, keep: false);
@@ -161,7 +151,7 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
         catch (Exception e) when (ModbusNodeSupport.IsReportable(e, Context.Stopping))
         {
             Interlocked.Increment(ref _failures);
-            var text = $"modbus-read {_client.Endpoint} {Options.DataType} {Options.Address}+{Options.Quantity}: {ModbusNodeSupport.Describe(e)}";
+            var text = $"modbus-read {ClientNode.Endpoint} {Options.DataType} {Options.Address}+{Options.Quantity}: {ModbusNodeSupport.Describe(e)}";
             Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
             // One report per kind of failure: a device that is down for an hour is one error, not
             // 36 000 (connection messages vary with the backoff countdown, so they share one key).
@@ -185,6 +175,6 @@ public sealed class ModbusReadNode : FlowNode<ModbusReadOptions>, IMetricsSource
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_timer is not null) await _timer.DisposeAsync();
-        if (_client is not null) _client.StateChanged -= OnStateChanged;
+        await base.StopAsync(cancellationToken);
     }
 }

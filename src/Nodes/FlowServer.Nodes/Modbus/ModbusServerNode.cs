@@ -66,7 +66,8 @@ public sealed class ModbusServerOptions : NodeOptions
     ### Details
     Outputs 1-4 send after each input message unless `disableMsgOutput` is set. Table sizes
     are in bytes, as node-red-contrib-modbus has them. Out-of-range requests get exception 2
-    (IllegalDataAddress), unknown function codes exception 1.
+    (IllegalDataAddress), unknown function codes exception 1. A client connection that stays
+    silent for 5 minutes, or sends part of a request and not the rest within 5 s, is closed.
     """)]
 public sealed class ModbusServerNode : FlowNode<ModbusServerOptions>
 {

@@ -4,7 +4,7 @@ using FlowServer.Nodes.Sdk;
 
 namespace FlowServer.Nodes.Modbus;
 
-public sealed class ModbusWriteOptions : NodeOptions
+public sealed class ModbusWriteOptions : NodeOptions, IModbusClientOptions
 {
     [Property("name")] public string Name { get; set; } = "";
 
@@ -63,42 +63,14 @@ public sealed class ModbusWriteOptions : NodeOptions
     For MCoils / MHoldingRegisters the first *quantity* values of the array are written. A device
     exception (e.g. IllegalDataAddress) or an unreachable device is an error with the message.
     """)]
-public sealed class ModbusWriteNode : FlowNode<ModbusWriteOptions>
+public sealed class ModbusWriteNode : ModbusClientNode<ModbusWriteOptions>
 {
-    ModbusClientConfigNode _client = null!;
-
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        _client = Context.GetConfigNode<ModbusClientConfigNode>(Options.Server);
-        _client.StateChanged += OnStateChanged;
-        return Task.CompletedTask;
-    }
-
-    void OnStateChanged(ModbusConnectionState state, string? reason) =>
-        Context.SetStatus(state == ModbusConnectionState.Connected ? NodeStatus.Ok("connected") : NodeStatus.Failed($"disconnected: {reason}"));
-
-    public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
+    public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         var value = message.Payload is Dictionary<string, object?> map && map.TryGetValue("value", out var inner) ? inner : message.Payload;
-        try
-        {
-            var quantity = Options.Function is 15 or 16 ? Options.Quantity : (int?)null;
-            var (values, buffer) = await ModbusNodeSupport.WriteAsync(_client.Client, Options.Function, Options.Address, quantity, value, Options.Unit, cancellationToken);
-            Context.SetStatus(NodeStatus.Ok("write done"));
-            var (first, second) = ModbusNodeSupport.Outputs(MessageValue.DeepClone(message.Payload), values, buffer, message, null, Options.KeepMsgProperties);
-            await Context.SendAsync(0, first, cancellationToken);
-            await Context.SendAsync(1, second, cancellationToken);
-        }
-        catch (Exception e) when (e is ModbusException or ModbusProtocolException or IOException or TimeoutException or ArgumentException or FlowNodeException)
-        {
-            Context.SetStatus(NodeStatus.Failed(ModbusNodeSupport.Describe(e)));
-            throw new FlowNodeException($"modbus-write {_client.Endpoint} {Options.DataType} {Options.Address}: {ModbusNodeSupport.Describe(e)}");
-        }
-    }
-
-    public override Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_client is not null) _client.StateChanged -= OnStateChanged;
-        return Task.CompletedTask;
+        var quantity = Options.Function is 15 or 16 ? Options.Quantity : (int?)null;
+        return ExchangeAsync(message, $"modbus-write {ClientNode.Endpoint} {Options.DataType} {Options.Address}", "write done",
+            () => ModbusNodeSupport.WriteAsync(ClientNode.Client, Options.Function, Options.Address, quantity, value, Options.Unit, cancellationToken),
+            _ => MessageValue.DeepClone(message.Payload), null, Options.KeepMsgProperties, cancellationToken);
     }
 }

@@ -53,13 +53,16 @@ public sealed record ModbusFrame(ushort TransactionId, byte UnitId, byte[] Pdu)
     /// <summary>
     /// Reads the next frame from a stream. Returns null when the peer closed the connection
     /// cleanly between frames; throws <see cref="ModbusProtocolException"/> for a bad header or
-    /// a connection closed in the middle of a frame.
+    /// a connection closed in the middle of a frame. <paramref name="started"/>, when given, is
+    /// called once the frame's first bytes have arrived (a server uses it to time the frame).
     /// </summary>
-    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken)
+    public static async ValueTask<ModbusFrame?> ReadAsync(Stream stream, CancellationToken cancellationToken, Action? started = null)
     {
         var header = new byte[HeaderLength];
-        var got = await ReadFullyAsync(stream, header, cancellationToken);
+        var got = await stream.ReadAsync(header, cancellationToken); // whatever has arrived, at least one byte
         if (got == 0) return null;
+        started?.Invoke();
+        got += await ReadFullyAsync(stream, header.AsMemory(got), cancellationToken);
         if (got < HeaderLength) throw new ModbusProtocolException($"connection closed inside an MBAP header ({got} of {HeaderLength} bytes)");
         var pduLength = ReadHeader(header, out var transactionId, out var unitId);
         var pdu = new byte[pduLength];

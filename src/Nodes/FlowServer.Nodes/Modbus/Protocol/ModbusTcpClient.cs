@@ -19,6 +19,8 @@ public sealed record ModbusTcpClientOptions
     public int MaxInFlight { get; init; } = 1;
     /// <summary>Drop the connection after a timeout (a device that stalls often needs a fresh socket).</summary>
     public bool ReconnectOnTimeout { get; init; } = true;
+    /// <summary>The clock the reconnect backoff is measured on (tests step it by hand).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }
 
 public enum ModbusConnectionState { Disconnected, Connected }
@@ -208,7 +210,7 @@ public sealed class ModbusTcpClient : IAsyncDisposable
         try
         {
             if (_connection is { IsAlive: true } raced) return raced;
-            var now = DateTime.UtcNow;
+            var now = Options.Clock.GetUtcNow().UtcDateTime;
             if (now < _nextAttempt)
                 throw new ModbusConnectionException($"not connected to {Endpoint} ({_lastError}); next attempt in {(_nextAttempt - now).TotalMilliseconds:0} ms");
             var socket = new TcpClient { NoDelay = true };
@@ -222,7 +224,7 @@ public sealed class ModbusTcpClient : IAsyncDisposable
             {
                 socket.Dispose();
                 _lastError = e is OperationCanceledException ? $"connect timed out after {Options.Timeout.TotalMilliseconds:0} ms" : e.Message;
-                _nextAttempt = DateTime.UtcNow + _backoff;
+                _nextAttempt = Options.Clock.GetUtcNow().UtcDateTime + _backoff;
                 _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, Options.MaxReconnectDelay.Ticks));
                 StateChanged?.Invoke(ModbusConnectionState.Disconnected, _lastError);
                 throw new ModbusConnectionException($"cannot connect to {Endpoint}: {_lastError}", e);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -11,14 +12,19 @@ public sealed record ModbusRequestInfo(EndPoint? Client, byte UnitId, byte Funct
 /// A Modbus TCP server over a <see cref="ModbusDataModel"/>. Serves many clients at once, each
 /// connection answering its requests in order, for any unit id. Unknown function codes get
 /// exception 1, addresses outside the tables exception 2, bad quantities or values exception 3.
-/// A connection that sends a malformed MBAP header is closed; the server keeps running.
+/// A connection that sends a malformed MBAP header is closed, and so is one that stays silent
+/// longer than <see cref="IdleTimeout"/> or starts a frame and does not finish it within
+/// <see cref="FrameTimeout"/> (a half-sent header must not hold a connection forever); the
+/// server keeps running.
 /// </summary>
 public sealed class ModbusTcpServer : IAsyncDisposable
 {
     readonly TcpListener _listener;
     readonly CancellationTokenSource _stopping = new();
     readonly List<Task> _connections = [];
+    readonly ConcurrentDictionary<ReadWatch, byte> _watches = new();
     Task _acceptLoop = Task.CompletedTask;
+    Task _watchdog = Task.CompletedTask;
     int _clients;
 
     public ModbusTcpServer(ModbusDataModel model, IPAddress address, int port)
@@ -30,6 +36,10 @@ public sealed class ModbusTcpServer : IAsyncDisposable
     public ModbusDataModel Model { get; }
     /// <summary>Delay before each response, to simulate a slow device.</summary>
     public TimeSpan ResponseDelay { get; set; }
+    /// <summary>Longest silence between requests before the connection is closed.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Longest time from the first byte of a request to its last.</summary>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>The bound port (useful after binding port 0).</summary>
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public int ClientCount => Volatile.Read(ref _clients);
@@ -41,6 +51,42 @@ public sealed class ModbusTcpServer : IAsyncDisposable
     {
         _listener.Start();
         _acceptLoop = Task.Run(AcceptLoopAsync);
+        _watchdog = Task.Run(WatchAsync);
+    }
+
+    /// <summary>
+    /// Where one connection's reader is: idle since a time, or inside a frame since its first
+    /// byte. One long, so the watchdog never sees a new phase with an old time; the sign says
+    /// which. Checked by one timer per server, so a request costs two writes, not a timer.
+    /// </summary>
+    sealed class ReadWatch(TcpClient client)
+    {
+        long _since = Environment.TickCount64;
+        public TcpClient Client => client;
+        public void FrameStarted() => Volatile.Write(ref _since, -Environment.TickCount64);
+        public void FrameFinished() => Volatile.Write(ref _since, Environment.TickCount64);
+
+        public bool IsOverdue(long now, TimeSpan idle, TimeSpan frame)
+        {
+            var since = Volatile.Read(ref _since);
+            return since < 0 ? now + since > frame.TotalMilliseconds : now - since > idle.TotalMilliseconds;
+        }
+    }
+
+    async Task WatchAsync()
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(Math.Min(IdleTimeout.TotalMilliseconds, FrameTimeout.TotalMilliseconds) / 4, 10, 1000));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                var now = Environment.TickCount64;
+                foreach (var watch in _watches.Keys)
+                    if (watch.IsOverdue(now, IdleTimeout, FrameTimeout)) watch.Client.Dispose(); // its pending read then fails
+            }
+        }
+        catch (OperationCanceledException) { }
     }
 
     async Task AcceptLoopAsync()
@@ -65,6 +111,9 @@ public sealed class ModbusTcpServer : IAsyncDisposable
     {
         Interlocked.Increment(ref _clients);
         var remote = client.Client.RemoteEndPoint;
+        var watch = new ReadWatch(client);
+        Action started = watch.FrameStarted;
+        _watches[watch] = 0;
         try
         {
             using (client)
@@ -72,8 +121,9 @@ public sealed class ModbusTcpServer : IAsyncDisposable
                 var stream = client.GetStream();
                 while (!_stopping.IsCancellationRequested)
                 {
-                    var frame = await ModbusFrame.ReadAsync(stream, _stopping.Token);
+                    var frame = await ModbusFrame.ReadAsync(stream, _stopping.Token, started);
                     if (frame is null) return;
+                    watch.FrameFinished();
                     var response = Handle(frame.Pdu, out var info);
                     if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay, _stopping.Token);
                     await stream.WriteAsync(new ModbusFrame(frame.TransactionId, frame.UnitId, response).Encode(), _stopping.Token);
@@ -83,9 +133,14 @@ public sealed class ModbusTcpServer : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ModbusProtocolException or ObjectDisposedException)
         {
-            // The client went away or spoke something that is not Modbus TCP: drop only that connection.
+            // The client went away, fell silent, stopped inside a frame (closed by the watchdog)
+            // or spoke something that is not Modbus TCP: drop only that connection.
         }
-        finally { Interlocked.Decrement(ref _clients); }
+        finally
+        {
+            _watches.TryRemove(watch, out _);
+            Interlocked.Decrement(ref _clients);
+        }
     }
 
     /// <summary>Answers one request PDU from the data model (also used directly by tests).</summary>
@@ -157,6 +212,7 @@ public sealed class ModbusTcpServer : IAsyncDisposable
         _stopping.Cancel();
         _listener.Stop();
         await _acceptLoop;
+        await _watchdog;
         Task[] open;
         lock (_connections) open = _connections.ToArray();
         await Task.WhenAll(open);
