@@ -93,4 +93,71 @@ public sealed class RuleListTests(EditorFixture fixture) : IClassFixture<EditorF
         await Assertions.Expect(message).ToHaveCountAsync(1);
         await Assertions.Expect(message.Locator(".fe-debug-topic")).ToContainTextAsync("uns/line9");
     }
+
+    [Fact]
+    public async Task Switch_rules_add_output_ports_and_route_each_rule_to_its_own_wire_after_deploy()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 120, 100);
+        await Ui.DropFromPaletteAsync(page, "inject", 120, 260);
+        await Ui.DropFromPaletteAsync(page, "switch", 330, 180);
+        await Ui.DropFromPaletteAsync(page, "debug", 560, 100);
+        await Ui.DropFromPaletteAsync(page, "debug", 560, 260);
+        var injects = page.Locator(".fe-node[data-type=inject]");
+        var debugs = page.Locator(".fe-node[data-type=debug]");
+        var routing = page.Locator(".fe-node[data-type=switch]");
+        await SetInjectPayloadAsync(page, injects.Nth(0), "a");
+        await SetInjectPayloadAsync(page, injects.Nth(1), "b");
+
+        // Rule 1: == "a"; rule 2: is not empty. Stopping after the first match sends "a" on output 1 only.
+        await routing.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=switch]");
+        var rules = panel.Locator(".fe-list[data-list=rules]");
+        await rules.Locator(".fe-list-row").First.Locator("input[title=v]").FillAsync("a");
+        await rules.Locator(".fe-list-add").ClickAsync();
+        await rules.Locator(".fe-list-row").Nth(1).Locator("input[title=t]").FillAsync("nempty");
+        await panel.Locator("[data-field=checkall] select").SelectOptionAsync("false");
+        await Assertions.Expect(panel.Locator(".fe-field-error")).ToHaveCountAsync(0);
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(routing.Locator(".fe-port-out")).ToHaveCountAsync(2);
+
+        await Ui.WireAsync(page, injects.Nth(0).Locator(".fe-port-out"), routing.Locator(".fe-port-in"));
+        await Ui.WireAsync(page, injects.Nth(1).Locator(".fe-port-out"), routing.Locator(".fe-port-in"));
+        await Ui.WireAsync(page, routing.Locator(".fe-port-out").Nth(0), debugs.Nth(0).Locator(".fe-port-in"));
+        await Ui.WireAsync(page, routing.Locator(".fe-port-out").Nth(1), debugs.Nth(1).Locator(".fe-port-in"));
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(4);
+        await Ui.DeployAsync(page);
+
+        var switchId = await routing.GetAttributeAsync("data-node-id");
+        var deployed = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray().Single(n => (string?)n!["id"] == switchId)!;
+        Assert.Equal(2, (int?)deployed["outputs"]);
+        Assert.Equal("false", JsonTextOf(deployed["checkall"]));
+        Assert.Equal(2, deployed["wires"]!.AsArray().Count);
+
+        var first = await debugs.Nth(0).GetAttributeAsync("data-node-id");
+        var second = await debugs.Nth(1).GetAttributeAsync("data-node-id");
+        await injects.Nth(1).Locator("button[data-action=inject]").ClickAsync();
+        await injects.Nth(0).Locator("button[data-action=inject]").ClickAsync();
+        var onFirst = page.Locator($".fe-debug-message[data-source='{first}'] .fe-debug-payload");
+        var onSecond = page.Locator($".fe-debug-message[data-source='{second}'] .fe-debug-payload");
+        await Assertions.Expect(onFirst).ToHaveTextAsync(["\"a\""]);
+        await Assertions.Expect(onSecond).ToHaveTextAsync(["\"b\""]);
+        // With "check all rules" the "a" would reach the second output too; give it time to show up if it did.
+        await Task.Delay(500);
+        await Assertions.Expect(onSecond).ToHaveCountAsync(1);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    static string? JsonTextOf(JsonNode? value) => value is JsonValue v && v.TryGetValue<string>(out var s) ? s : value?.ToJsonString();
+
+    static async Task SetInjectPayloadAsync(IPage page, ILocator inject, string payload)
+    {
+        await inject.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=inject]");
+        await panel.Locator("[data-field=payload] select.fe-typed-type").SelectOptionAsync("str");
+        await panel.Locator("[data-field=payload] input.fe-typed-value").FillAsync(payload);
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panel).ToHaveCountAsync(0);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FlowServer.Editor.Properties;
 using FlowServer.Editor.Services;
 using FlowServer.Nodes.Sdk;
 
@@ -204,9 +205,7 @@ public sealed class FlowEditorState(IEditorBackend backend)
         AfterChange(false);
     }
 
-    public static double Number(JsonObject node, string property) =>
-        node[property] is JsonValue v && v.TryGetValue<double>(out var d) ? d
-        : node[property] is JsonValue s && s.TryGetValue<string>(out var text) && double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
+    public static double Number(JsonObject node, string property) => JsonText.AsNumber(node[property]) ?? 0;
 
     /// <summary>Output port count: the node's outputs property when its type has one, else the descriptor's.</summary>
     public int OutputCount(JsonObject node)

@@ -69,6 +69,7 @@ public sealed class NodeTypeInfo
             isConfig ? 0 : attribute.Inputs,
             isConfig ? 0 : attribute.Outputs,
             attribute.OutputsProperty,
+            attribute.OutputsFrom,
             attribute.OutputLabels ?? [],
             isConfig,
             binder.DescribeProperties(),

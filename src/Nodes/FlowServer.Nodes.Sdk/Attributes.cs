@@ -17,6 +17,11 @@ public sealed class NodeTypeAttribute(string type) : Attribute
     public int Outputs { get; init; } = 1;
     /// <summary>Name of the option that holds the output count (as <c>outputs</c> of function and switch).</summary>
     public string? OutputsProperty { get; init; }
+    /// <summary>
+    /// Name of a list option whose item count is the output count (switch: one output per rule).
+    /// The editor keeps <see cref="OutputsProperty"/> equal to that count as the list is edited.
+    /// </summary>
+    public string? OutputsFrom { get; init; }
     /// <summary>Background colour in the editor.</summary>
     public string Color { get; init; } = "#dddddd";
     /// <summary>Icon name for the editor.</summary>

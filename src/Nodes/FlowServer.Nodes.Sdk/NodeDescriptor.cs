@@ -15,6 +15,7 @@ public sealed record NodeDescriptor(
     int Inputs,
     int Outputs,
     string? OutputsProperty,
+    string? OutputsFrom,
     IReadOnlyList<string> OutputLabels,
     bool IsConfig,
     IReadOnlyList<PropertyDescriptor> Properties,

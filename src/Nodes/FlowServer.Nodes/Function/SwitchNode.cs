@@ -109,7 +109,7 @@ internal sealed record SwitchValue(TypedValue? Typed)
 
 internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, SwitchValue? Value2, Regex? Pattern, string? TypeName);
 
-[NodeType("switch", Category = "function", Inputs = 1, Outputs = 1, OutputsProperty = "outputs", Color = "#e2d96e", Icon = "switch",
+[NodeType("switch", Category = "function", Inputs = 1, Outputs = 1, OutputsProperty = "outputs", OutputsFrom = "rules", Color = "#e2d96e", Icon = "switch",
     Help = """
     Routes messages by the value of a property: each rule that matches sends the message on
     its own output.
