@@ -274,6 +274,59 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         Assert.Contains(exported, n => (string?)n!["id"] == configId);
     }
 
+    [Fact]
+    public async Task Edits_a_config_node_with_the_pencil_and_keeps_its_secret_out_of_exports_and_the_clipboard()
+    {
+        var catalog = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray();
+        var (type, property, secret) = catalog.Where(t => (bool?)t!["isConfig"] != true)
+            .SelectMany(t => t!["properties"]!.AsArray().Where(p => (string?)p!["editor"] == "configNode").Select(p => ((string)t!["type"]!, (string)p!["name"]!, (string)p!["configType"]!)))
+            .Select(r => (r.Item1, r.Item2, Secret: (string?)catalog.Single(t => (string?)t!["type"] == r.Item3)!["credentials"]!.AsArray().FirstOrDefault(c => (bool?)c!["secret"] == true)?["name"]))
+            .First(r => r.Secret is not null);
+        const string password = "pw-that-must-not-leak-7f3a";
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        var node = page.Locator($".fe-node[data-type='{type}']");
+        await node.DblClickAsync();
+        var panels = page.Locator(".fe-dialog");
+        await page.Locator($"[data-field='{property}'] .fe-config-add").ClickAsync();
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        var configId = await page.Locator($"[data-field='{property}'] select").InputValueAsync();
+
+        // ✎ opens the chosen config node: rename it and give it a password.
+        await page.Locator($"[data-field='{property}'] .fe-config-edit").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
+        await Assertions.Expect(panels.Last).ToHaveAttributeAsync("data-editing", configId);
+        await panels.Last.Locator("[data-field=name] input").FillAsync("edited broker");
+        await panels.Last.Locator($"[data-field='{secret}'] input").FillAsync(password);
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator($"[data-field='{property}'] select option[value='{configId}']")).ToContainTextAsync("edited broker");
+        await page.Locator("button.fe-done").ClickAsync();
+
+        await node.ClickAsync();
+        foreach (var scope in new[] { "selected", "flow", "all" })
+        {
+            var exported = await Ui.ExportAsync(page, scope);
+            var config = exported.Single(n => (string?)n!["id"] == configId)!;
+            Assert.Equal("edited broker", (string?)config["name"]);
+            Assert.DoesNotContain(password, exported.ToJsonString());
+            Assert.All(exported, n => Assert.False(n!.AsObject().ContainsKey("credentials"), $"{scope} export carries credentials of {n["id"]}"));
+        }
+        await page.Locator(".fe-open-export").ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.Locator(".fe-export-download").ClickAsync());
+        Assert.DoesNotContain(password, await File.ReadAllTextAsync((await download.PathAsync())!));
+        await page.Locator(".fe-export button", new() { HasText = "Close" }).ClickAsync();
+        await node.ClickAsync();
+        await page.Keyboard.PressAsync("Control+c");
+        await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Copied");
+        var copied = await page.EvaluateAsync<string>("navigator.clipboard.readText()");
+        Assert.Contains(configId, copied);
+        Assert.DoesNotContain(password, copied);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
     async Task<string?> OutputsPropertyAsync(string type) =>
         (string?)JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray().Single(t => (string?)t!["type"] == type)!["outputsProperty"];
 

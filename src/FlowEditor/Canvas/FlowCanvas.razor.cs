@@ -261,7 +261,7 @@ public partial class FlowCanvas : IDisposable
         if (ids.Count == 0) return;
         Session.Clipboard = ids.Select(State.Find).OfType<JsonObject>().Select(n => (JsonObject)n.DeepClone()).ToList();
         // The system clipboard gets Node-RED JSON too, so a selection pastes into Node-RED or another tab.
-        await Js.InvokeAsync<bool>("flowEditor.copyText", FlowEditorState.ToJson(State.ExportNodes(ids), false));
+        await Js.InvokeAsync<bool>("flowEditor.copyText", FlowEditorState.ToExportJson(State.ExportNodes(ids), false));
         Session.Notify($"Copied {ids.Count} node{(ids.Count == 1 ? "" : "s")}");
         if (cut) State.RemoveNodes(ids);
     }

@@ -365,6 +365,18 @@ public sealed class FlowEditorState(IEditorBackend backend)
     public static string ToJson(IEnumerable<JsonObject> nodes, bool indented) =>
         new JsonArray(nodes.Select(n => (JsonNode)n.DeepClone()).ToArray()).ToJsonString(indented ? Indented : Compact);
 
+    /// <summary>
+    /// Flow JSON that leaves the editor (export, download, clipboard). Credentials stay behind,
+    /// as in Node-RED: they go to the server only with a deploy.
+    /// </summary>
+    public static string ToExportJson(IEnumerable<JsonObject> nodes, bool indented) =>
+        new JsonArray(nodes.Select(n =>
+        {
+            var copy = (JsonObject)n.DeepClone();
+            copy.Remove("credentials");
+            return (JsonNode)copy;
+        }).ToArray()).ToJsonString(indented ? Indented : Compact);
+
     public JsonArray ToDocument() => new(Nodes.Select(n => (JsonNode)n.DeepClone()).ToArray());
 
     // ---- validation and deploy ----
