@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Playwright;
 
@@ -73,19 +74,30 @@ public sealed class RuleListTests(EditorFixture fixture) : IClassFixture<EditorF
 
         await change.DblClickAsync();
         var rules = page.Locator(".fe-dialog[data-type=change] .fe-list[data-list=rules]");
-        await rules.Locator(".fe-list-row").First.Locator("input[title=to]").FillAsync("rewritten by a rule");
+        var first = rules.Locator(".fe-list-row").First;
+        // Typed cells: the action is a drop-down of the valid actions, values carry a type drop-down, booleans are checkboxes.
+        await Assertions.Expect(first.Locator("[data-field=t] select option")).ToHaveTextAsync(["set", "change", "delete", "move"]);
+        await Assertions.Expect(first.Locator("[data-field=to] select.fe-typed-type")).ToHaveValueAsync("str");
+        await first.Locator("[data-field=to] input.fe-typed-value").FillAsync("rewritten by a rule");
+        await first.Locator("[data-field=dc] input[type=checkbox]").CheckAsync();
         await rules.Locator(".fe-list-add").ClickAsync();
         await Assertions.Expect(rules.Locator(".fe-list-row")).ToHaveCountAsync(2);
+        // A new rule starts as the default one: set msg.payload to a string.
         var second = rules.Locator(".fe-list-row").Nth(1);
-        await second.Locator("input[title=t]").FillAsync("set");
-        await second.Locator("input[title=p]").FillAsync("topic");
-        await second.Locator("input[title=pt]").FillAsync("msg");
-        await second.Locator("input[title=to]").FillAsync("uns/line9");
-        await second.Locator("input[title=tot]").FillAsync("str");
+        await Assertions.Expect(second.Locator("[data-field=t] select")).ToHaveValueAsync("set");
+        await Assertions.Expect(second.Locator("[data-field=p] select.fe-typed-type")).ToHaveValueAsync("msg");
+        await Assertions.Expect(second.Locator("[data-field=p] input.fe-typed-value")).ToHaveValueAsync("payload");
+        await second.Locator("[data-field=p] input.fe-typed-value").FillAsync("topic");
+        await second.Locator("[data-field=to] input.fe-typed-value").FillAsync("uns/line9");
         await rules.Locator(".fe-list-add").ClickAsync();
         await rules.Locator(".fe-list-row").Nth(2).Locator("button[title=Remove]").ClickAsync();
         await Assertions.Expect(rules.Locator(".fe-list-row")).ToHaveCountAsync(2);
         await page.Locator(".fe-dialog[data-type=change] button.fe-done").ClickAsync();
+
+        var exported = (await Ui.ExportAsync(page, "flow")).Single(n => (string?)n!["type"] == "change")!["rules"]!.AsArray();
+        Assert.Equal(JsonValueKind.True, exported[0]!["dc"]!.GetValueKind());
+        Assert.Equal(JsonValueKind.False, exported[1]!["dc"]!.GetValueKind());
+        Assert.Equal("topic", (string?)exported[1]!["p"]);
 
         await Ui.DeployAsync(page);
         await page.Locator(".fe-node[data-type=inject] button[data-action=inject]").ClickAsync();
@@ -114,9 +126,13 @@ public sealed class RuleListTests(EditorFixture fixture) : IClassFixture<EditorF
         await routing.DblClickAsync();
         var panel = page.Locator(".fe-dialog[data-type=switch]");
         var rules = panel.Locator(".fe-list[data-list=rules]");
-        await rules.Locator(".fe-list-row").First.Locator("input[title=v]").FillAsync("a");
+        var firstRule = rules.Locator(".fe-list-row").First;
+        await Assertions.Expect(firstRule.Locator("[data-field=t] select")).ToHaveValueAsync("eq");
+        await Assertions.Expect(firstRule.Locator("[data-field=v] select.fe-typed-type")).ToHaveValueAsync("str");
+        await Assertions.Expect(firstRule.Locator("[data-field=case] input[type=checkbox]")).Not.ToBeCheckedAsync();
+        await firstRule.Locator("[data-field=v] input.fe-typed-value").FillAsync("a");
         await rules.Locator(".fe-list-add").ClickAsync();
-        await rules.Locator(".fe-list-row").Nth(1).Locator("input[title=t]").FillAsync("nempty");
+        await rules.Locator(".fe-list-row").Nth(1).Locator("[data-field=t] select").SelectOptionAsync("nempty");
         await panel.Locator("[data-field=checkall] select").SelectOptionAsync("false");
         await Assertions.Expect(panel.Locator(".fe-field-error")).ToHaveCountAsync(0);
         await panel.Locator("button.fe-done").ClickAsync();
@@ -146,6 +162,55 @@ public sealed class RuleListTests(EditorFixture fixture) : IClassFixture<EditorF
         // With "check all rules" the "a" would reach the second output too; give it time to show up if it did.
         await Task.Delay(500);
         await Assertions.Expect(onSecond).ToHaveCountAsync(1);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    [Fact]
+    public async Task A_new_modbus_decode_node_edits_its_tags_in_a_typed_table_and_deploys_numbers()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "modbus-decode", 250, 150);
+        var node = page.Locator(".fe-node[data-type=modbus-decode]");
+        await node.DblClickAsync();
+        var panel = page.Locator(".fe-dialog[data-type=modbus-decode]");
+        var tags = panel.Locator(".fe-list[data-list=tags]");
+        // No tags yet, and still a table with its columns, not a JSON box.
+        await Assertions.Expect(tags.Locator("table.fe-list-table th", new() { HasText = "register" })).ToHaveCountAsync(1);
+        await Assertions.Expect(tags.Locator("textarea")).ToHaveCountAsync(0);
+        await Assertions.Expect(tags.Locator(".fe-list-row")).ToHaveCountAsync(0);
+
+        await tags.Locator(".fe-list-add").ClickAsync();
+        var row = tags.Locator(".fe-list-row");
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+        await Assertions.Expect(row.Locator("[data-field=type] select")).ToHaveValueAsync("uint16");
+        await Assertions.Expect(row.Locator("[data-field=byteOrder] select")).ToHaveValueAsync("AB");
+        await Assertions.Expect(row.Locator("[data-field=scale] input")).ToHaveValueAsync("1");
+        // Emptied again, it stays a table.
+        await row.Locator("button[title=Remove]").ClickAsync();
+        await Assertions.Expect(row).ToHaveCountAsync(0);
+        await Assertions.Expect(tags.Locator("table.fe-list-table")).ToHaveCountAsync(1);
+        await Assertions.Expect(tags.Locator("textarea")).ToHaveCountAsync(0);
+
+        await tags.Locator(".fe-list-add").ClickAsync();
+        await row.Locator("[data-field=name] input").FillAsync("temperature");
+        await row.Locator("[data-field=type] select").SelectOptionAsync("float32");
+        await row.Locator("[data-field=register] input").FillAsync("4");
+        await row.Locator("[data-field=scale] input").FillAsync("0.1");
+        await Assertions.Expect(panel.Locator(".fe-field-error")).ToHaveCountAsync(0);
+        await panel.Locator("button.fe-done").ClickAsync();
+        await Ui.DeployAsync(page);
+
+        var id = await node.GetAttributeAsync("data-node-id");
+        var tag = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray().Single(n => (string?)n!["id"] == id)!["tags"]!.AsArray().Single()!;
+        Assert.Equal("temperature", (string?)tag["name"]);
+        Assert.Equal("float32", (string?)tag["type"]);
+        Assert.Equal("AB", (string?)tag["wordOrder"]);
+        foreach (var (field, value) in new[] { ("register", 4.0), ("scale", 0.1), ("offset", 0.0), ("length", 2.0) })
+        {
+            Assert.Equal(JsonValueKind.Number, tag[field]!.GetValueKind());
+            Assert.Equal(value, (double)tag[field]!, 9);
+        }
         Assert.Empty(fixture.BrowserErrors);
     }
 

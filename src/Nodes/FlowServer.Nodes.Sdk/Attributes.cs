@@ -65,7 +65,9 @@ public enum PropertyEditor
 
 /// <summary>
 /// Declares an option of a node type: its JSON name in flow JSON, editor, validation and help.
-/// The default is the property's initial value in the options class.
+/// The default is the property's initial value in the options class. On a property of a list
+/// option's item class (a rule, a tag row) it describes that column of the list editor; there
+/// the editor kind follows the property's type (checkbox, number, text) unless one is given.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class PropertyAttribute(string name) : Attribute
@@ -92,6 +94,21 @@ public sealed class PropertyAttribute(string name) : Attribute
     public string? Label { get; init; }
     /// <summary>One-line help.</summary>
     public string? Help { get; init; }
+
+    /// <summary>
+    /// The <see cref="Choices"/> declared on a property, for validation code that checks the same
+    /// list the editor offers. Called once per type (static fields); throws when there are none.
+    /// </summary>
+    public static string[] ChoicesOf(Type type, string property) => Of(type, property).Choices
+        ?? throw new InvalidOperationException($"{type.Name}.{property} declares no choices");
+
+    /// <summary>The <see cref="Types"/> declared on a property, as <see cref="ChoicesOf"/>.</summary>
+    public static string[] TypesOf(Type type, string property) => Of(type, property).Types
+        ?? throw new InvalidOperationException($"{type.Name}.{property} declares no types");
+
+    static PropertyAttribute Of(Type type, string property) =>
+        type.GetProperty(property)?.GetCustomAttributes(typeof(PropertyAttribute), false).OfType<PropertyAttribute>().FirstOrDefault()
+        ?? throw new InvalidOperationException($"{type.Name}.{property} has no [Property]");
 }
 
 /// <summary>
