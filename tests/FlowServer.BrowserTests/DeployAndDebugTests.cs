@@ -43,6 +43,32 @@ public sealed class DeployAndDebugTests(EditorFixture fixture) : IClassFixture<E
     }
 
     [Fact]
+    public async Task Modified_flows_restarts_the_changed_tab_and_leaves_the_other_tab_running()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.ImportAsync(page, TwoLines.Replace("dm-", "mf1-"));
+        await Ui.ImportAsync(page, TwoLines.Replace("dm-", "mf2-").Replace("Two lines", "Two more lines"));
+        await Ui.DeployAsync(page);
+        var runtime = fixture.Server.Services.GetRequiredService<FlowRuntime>();
+        var untouchedTab = new[] { runtime.Find("mf1-inject-a"), runtime.Find("mf1-debug-b") };
+        var sameTabUnchanged = runtime.Find("mf2-inject-b");
+        Assert.All(untouchedTab, Assert.NotNull);
+        Assert.NotNull(sameTabUnchanged);
+
+        // The second import is the current tab: change one node there.
+        await SetPayloadAsync(page, "mf2-inject-a", "from A, changed");
+        await page.Locator(".fe-deploy-type").SelectOptionAsync("flows");
+        await Ui.DeployAsync(page);
+        Assert.Same(untouchedTab[0], runtime.Find("mf1-inject-a"));
+        Assert.Same(untouchedTab[1], runtime.Find("mf1-debug-b"));
+        // The whole changed flow restarts, its unchanged nodes too (unlike "modified nodes").
+        Assert.NotSame(sameTabUnchanged, runtime.Find("mf2-inject-b"));
+        await page.Locator(".fe-node[data-node-id=mf2-inject-a] button[data-action=inject]").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-debug-message[data-source=mf2-debug-a]")).ToContainTextAsync("from A, changed");
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    [Fact]
     public async Task The_debug_sidebar_filters_by_selected_node_and_clears()
     {
         var page = await fixture.OpenEditorAsync();

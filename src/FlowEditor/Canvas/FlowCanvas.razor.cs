@@ -56,6 +56,10 @@ public partial class FlowCanvas : IDisposable
         _selection = new FlowSelectionBehavior(Diagram);
         _selection.BoxChanged += () => InvokeAsync(StateHasChanged);
         Diagram.RegisterBehavior(_selection);
+        // Dragging moves the selected nodes, so it must run after the click has selected one:
+        // registered before the selection, a drag on an unselected node did not move it.
+        Diagram.UnregisterBehavior<DragMovablesBehavior>();
+        Diagram.RegisterBehavior(new DragMovablesBehavior(Diagram));
         Diagram.KeyDown += OnKeyDown;
         Diagram.Links.Added += OnLinkAdded;
         Diagram.SelectionChanged += OnSelectionChanged;
