@@ -87,6 +87,16 @@ public sealed class DeployAndDebugTests(EditorFixture fixture) : IClassFixture<E
 
         await page.Locator("select[aria-label='Debug filter']").SelectOptionAsync("all");
         await Assertions.Expect(messages).ToHaveCountAsync(2);
+
+        // A message's source link selects its node on the canvas, from the same tab or another one.
+        await page.Locator(".fe-debug-message[data-source=df-debug-a] .fe-debug-source").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=df-debug-a]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
+        await Ui.AddTabAsync(page);
+        await page.Locator(".fe-debug-message[data-source=df-debug-b] .fe-debug-source").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-tab.active")).ToContainTextAsync("Two lines");
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator(".fe-node[data-node-id=df-debug-b]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
         await page.Locator(".fe-debug-clear").ClickAsync();
         await Assertions.Expect(messages).ToHaveCountAsync(0);
     }

@@ -68,6 +68,7 @@ public partial class FlowCanvas : IDisposable
         Diagram.PointerClick += OnClick;
         State.Changed += OnStateChanged;
         Session.StatusChanged += OnStatusChanged;
+        Session.SelectionRequested += ShowSelection;
         Rebuild();
     }
 
@@ -108,6 +109,18 @@ public partial class FlowCanvas : IDisposable
         }
         finally { _rebuilding = false; }
         Session.Select(_models.Keys.Where(selected.Contains));
+    }
+
+    void ShowSelection()
+    {
+        _rebuilding = true;
+        try
+        {
+            Diagram.UnselectAll();
+            foreach (var id in Session.Selected)
+                if (_models.TryGetValue(id, out var model)) Diagram.SelectModel(model, false);
+        }
+        finally { _rebuilding = false; }
     }
 
     FlowNodeModel CreateModel(JsonObject node)
@@ -312,5 +325,6 @@ public partial class FlowCanvas : IDisposable
     {
         State.Changed -= OnStateChanged;
         Session.StatusChanged -= OnStatusChanged;
+        Session.SelectionRequested -= ShowSelection;
     }
 }

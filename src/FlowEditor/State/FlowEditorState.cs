@@ -202,7 +202,8 @@ public sealed class FlowEditorState(IEditorBackend backend)
         _lastMove = DateTime.UtcNow;
         node["x"] = Math.Round(x);
         node["y"] = Math.Round(y);
-        AfterChange(false);
+        // A position is never invalid: no compile of the whole document on every drag.
+        Changed?.Invoke(false);
     }
 
     public static double Number(JsonObject node, string property) => JsonText.AsNumber(node[property]) ?? 0;
