@@ -19,6 +19,8 @@ public sealed class EditorFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // The machine may be shared and loaded: expectations wait up to 15 s, not Playwright's 5 s.
+        Assertions.SetDefaultExpectTimeout(15_000);
         Server = await FlowServerInstance.StartAsync();
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new()
