@@ -97,6 +97,15 @@ public sealed class DeployAndDebugTests(EditorFixture fixture) : IClassFixture<E
         await Assertions.Expect(page.Locator(".fe-tab.active")).ToContainTextAsync("Two lines");
         await Assertions.Expect(page.Locator(".fe-canvas .fe-node.selected")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator(".fe-node[data-node-id=df-debug-b]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
+
+        // "current flow" shows the messages of the tab on view only.
+        await page.Locator("select[aria-label='Debug filter']").SelectOptionAsync("flow");
+        await Assertions.Expect(messages).ToHaveCountAsync(2);
+        await page.Locator(".fe-tab").Last.ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node")).ToHaveCountAsync(0);
+        await Assertions.Expect(messages).ToHaveCountAsync(0);
+        await page.Locator("select[aria-label='Debug filter']").SelectOptionAsync("all");
+        await Assertions.Expect(messages).ToHaveCountAsync(2);
         await page.Locator(".fe-debug-clear").ClickAsync();
         await Assertions.Expect(messages).ToHaveCountAsync(0);
     }

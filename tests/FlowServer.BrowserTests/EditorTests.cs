@@ -215,6 +215,14 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 300, Y = 300 } });
         await page.Keyboard.PressAsync("Control+v");
         await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(1);
+
+        // The property panel's Delete button removes the node it edits; undo brings it back.
+        await page.Locator(".fe-node[data-type=inject]").DblClickAsync();
+        await page.Locator(".fe-dialog[data-type=inject] button.fe-delete").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-dialog")).ToHaveCountAsync(0);
+        await Assertions.Expect(nodes).ToHaveCountAsync(0);
+        await page.Locator(".fe-undo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
     }
 
     [Fact]
