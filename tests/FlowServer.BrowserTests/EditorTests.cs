@@ -423,6 +423,7 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await node.DblClickAsync();
         var panels = page.Locator(".fe-dialog");
         await page.Locator($"[data-field='{property}'] .fe-config-add").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
         await panels.Last.Locator("button.fe-done").ClickAsync();
         await Assertions.Expect(panels).ToHaveCountAsync(1);
         var configId = await page.Locator($"[data-field='{property}'] select").InputValueAsync();

@@ -78,7 +78,11 @@ public partial class FlowCanvas : IDisposable
         else RefreshModels();
     }
 
-    /// <summary>Redraws the current tab from the state, keeping the selection.</summary>
+    /// <summary>
+    /// Redraws the current tab from the state, keeping the selection. A node that is still there
+    /// with the same shape keeps its model (and renderer): replacing every model on each change
+    /// let the diagram's resize observers call renderers that were already disposed.
+    /// </summary>
     public void Rebuild()
     {
         _rebuilding = true;
@@ -88,28 +92,51 @@ public partial class FlowCanvas : IDisposable
             Diagram.Batch(() =>
             {
                 Diagram.Links.Clear();
-                Diagram.Nodes.Clear();
-                _models.Clear();
-                foreach (var node in State.NodesOf(State.CurrentTab))
+                var nodes = State.NodesOf(State.CurrentTab).ToDictionary(n => FlowEditorState.IdOf(n)!, StringComparer.Ordinal);
+                foreach (var (id, stale) in _models.Where(m => !nodes.TryGetValue(m.Key, out var node) || !HasShapeOf(m.Value, node)).ToList())
                 {
-                    var model = CreateModel(node);
-                    _models[model.NodeId] = model;
+                    Diagram.Nodes.Remove(stale);
+                    _models.Remove(id);
+                }
+                foreach (var (id, node) in nodes)
+                {
+                    if (_models.TryGetValue(id, out var model))
+                    {
+                        var (x, y) = TopLeft(node, model.Width, model.BoxHeight);
+                        if (model.Position.X != x || model.Position.Y != y) model.SetPosition(x, y);
+                        Update(model, node);
+                        model.Refresh();
+                        continue;
+                    }
+                    model = CreateModel(node);
+                    _models[id] = model;
                     Diagram.Nodes.Add(model);
                 }
-                foreach (var node in State.NodesOf(State.CurrentTab))
+                foreach (var node in nodes.Values)
                 {
                     var source = _models[FlowEditorState.IdOf(node)!];
                     foreach (var (port, target) in FlowEditorState.WiresOf(node))
                         if (port < source.Outputs.Count && _models.TryGetValue(target, out var t) && t.Input is not null)
                             Diagram.Links.Add(new LinkModel(source.Outputs[port], t.Input));
                 }
-                foreach (var id in selected)
-                    if (_models.TryGetValue(id, out var m)) Diagram.SelectModel(m, false);
+                foreach (var (id, model) in _models)
+                {
+                    if (selected.Contains(id) && !model.Selected) Diagram.SelectModel(model, false);
+                    else if (!selected.Contains(id) && model.Selected) Diagram.UnselectModel(model);
+                }
             });
         }
         finally { _rebuilding = false; }
         Session.Select(_models.Keys.Where(selected.Contains));
     }
+
+    // Ports and size are fixed when a model is made: a node whose type, ports or label changed gets a new one.
+    bool HasShapeOf(FlowNodeModel model, JsonObject node) =>
+        model.Type == FlowEditorState.TypeOf(node) && model.Outputs.Count == State.OutputCount(node)
+        && (model.Input is not null) == ((State.DescriptorOf(node)?.Inputs ?? 1) > 0) && model.Label == State.LabelOf(node);
+
+    static (double X, double Y) TopLeft(JsonObject node, double width, double height) =>
+        (FlowEditorState.Number(node, "x") - width / 2, FlowEditorState.Number(node, "y") - height / 2);
 
     void ShowSelection()
     {
@@ -130,8 +157,7 @@ public partial class FlowCanvas : IDisposable
         var width = FlowNodeModel.WidthFor(label);
         var outputs = State.OutputCount(node);
         var height = Math.Max(FlowNodeModel.Height, outputs * FlowNodeModel.PortSpacing + 6);
-        var x = FlowEditorState.Number(node, "x") - width / 2;
-        var y = FlowEditorState.Number(node, "y") - height / 2;
+        var (x, y) = TopLeft(node, width, height);
         var model = new FlowNodeModel(FlowEditorState.IdOf(node)!, FlowEditorState.TypeOf(node)!, descriptor, label,
             descriptor?.Inputs ?? 1, outputs, new Point(x, y))
         {
