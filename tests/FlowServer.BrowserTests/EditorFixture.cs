@@ -12,12 +12,15 @@ public sealed class EditorFixture : IAsyncLifetime
     public const string Chromium = "/usr/bin/chromium";
 
     IPlaywright? _playwright;
+    int _pages;
     public FlowServerInstance Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
     public System.Collections.Concurrent.ConcurrentBag<string> BrowserErrors { get; } = [];
 
     public async Task InitializeAsync()
     {
+        // The machine may be shared and loaded: expectations wait up to 15 s, not Playwright's 5 s.
+        Assertions.SetDefaultExpectTimeout(15_000);
         Server = await FlowServerInstance.StartAsync();
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new()
@@ -35,8 +38,9 @@ public sealed class EditorFixture : IAsyncLifetime
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = Server.BaseAddress.ToString().TrimEnd('/') });
         var page = await context.NewPageAsync();
         // Script errors (a missing asset, a failing interop call) fail the test that caused them.
-        page.Console += (_, message) => { if (message.Type == "error") BrowserErrors.Add($"{message.Text} ({message.Location})"); };
-        page.PageError += (_, error) => BrowserErrors.Add(error);
+        var number = Interlocked.Increment(ref _pages);
+        page.Console += (_, message) => { if (message.Type == "error") BrowserErrors.Add($"page {number}: {message.Text} ({message.Location})"); };
+        page.PageError += (_, error) => BrowserErrors.Add($"page {number}: {error}");
         page.SetDefaultTimeout(10_000);
         await page.GotoAsync(Server.BaseAddress.ToString());
         await page.Locator(".fe-palette-node").First.WaitForAsync();

@@ -34,7 +34,11 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await debugPanel.Locator("button.fe-done").ClickAsync();
 
         await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        await Assertions.Expect(inject.Locator(".fe-node-changed")).ToHaveCountAsync(1);
+        await Assertions.Expect(debug.Locator(".fe-node-changed")).ToHaveCountAsync(1);
         await Ui.DeployAsync(page);
+        await Assertions.Expect(inject.Locator(".fe-node-changed")).ToHaveCountAsync(0);
+        await Assertions.Expect(debug.Locator(".fe-node-changed")).ToHaveCountAsync(0);
 
         var flows = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray();
         var injectNode = flows.Single(n => (string?)n!["type"] == "inject")!;
@@ -54,6 +58,17 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await debug.Locator("button[data-action=toggle]").ClickAsync();
         await Assertions.Expect(debug.Locator("button[data-action=toggle]")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("off"));
         await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        await Assertions.Expect(debug.Locator(".fe-node-changed")).ToHaveCountAsync(1);
+        // Deployed off, the debug node shows nothing more; switched on again, it does.
+        await Ui.DeployAsync(page);
+        await inject.Locator("button[data-action=inject]").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Injected");
+        await Task.Delay(1000);
+        await Assertions.Expect(message).ToHaveCountAsync(1);
+        await debug.Locator("button[data-action=toggle]").ClickAsync();
+        await Ui.DeployAsync(page);
+        await inject.Locator("button[data-action=inject]").ClickAsync();
+        await Assertions.Expect(message).ToHaveCountAsync(2);
         Assert.Empty(fixture.BrowserErrors);
     }
 
@@ -113,6 +128,23 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
 
         var exported = await Ui.ExportAsync(page, "flow");
 
+        // All flows: every tab of the editor, with the imported one among them.
+        var all = await Ui.ExportAsync(page, "all");
+        var allTabs = all.Where(n => (string?)n!["type"] == "tab").Select(n => (string?)n!["id"]).ToList();
+        Assert.Equal(await page.Locator(".fe-tab").CountAsync(), allTabs.Count);
+        Assert.Contains("rt-tab", allTabs);
+        Assert.True(allTabs.Count >= 2, "the editor has its first tab besides the imported one");
+        Assert.All(exported, n => Assert.Contains(all, m => JsonNode.DeepEquals(n, m)));
+
+        // Copy to clipboard puts exactly the text of the box on the clipboard.
+        await page.Locator(".fe-open-export").ClickAsync();
+        await page.Locator(".fe-export input[type=radio][value=all]").CheckAsync();
+        await Assertions.Expect(page.Locator(".fe-export textarea")).ToHaveAttributeAsync("data-scope", "all");
+        await page.Locator(".fe-export-copy").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Copied to the clipboard");
+        Assert.Equal(await page.Locator(".fe-export textarea").InputValueAsync(), await page.EvaluateAsync<string>("navigator.clipboard.readText()"));
+        await page.Locator(".fe-export button", new() { HasText = "Close" }).ClickAsync();
+
         await page.Locator(".fe-open-export").ClickAsync();
         var download = await page.RunAndWaitForDownloadAsync(() => page.Locator(".fe-export-download").ClickAsync());
         Assert.Equal("flows.json", download.SuggestedFilename);
@@ -171,6 +203,107 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 300, Y = 300 } });
         await page.Keyboard.PressAsync("Control+v");
         await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(1);
+
+        // Cut: the node leaves the canvas for the clipboard, and pastes back.
+        var pasted = page.Locator(".fe-node[data-type=inject]");
+        var pastedId = await pasted.GetAttributeAsync("data-node-id");
+        await pasted.ClickAsync();
+        await page.Keyboard.PressAsync("Control+x");
+        await Assertions.Expect(nodes).ToHaveCountAsync(0);
+        var cut = JsonNode.Parse(await page.EvaluateAsync<string>("navigator.clipboard.readText()"))!.AsArray();
+        Assert.Equal(pastedId, (string?)cut.Single()!["id"]);
+        await page.Locator(".fe-canvas").ClickAsync(new() { Position = new() { X = 300, Y = 300 } });
+        await page.Keyboard.PressAsync("Control+v");
+        await Assertions.Expect(page.Locator(".fe-node[data-type=inject]")).ToHaveCountAsync(1);
+
+        // The property panel's Delete button removes the node it edits; undo brings it back.
+        await page.Locator(".fe-node[data-type=inject]").DblClickAsync();
+        await page.Locator(".fe-dialog[data-type=inject] button.fe-delete").ClickAsync();
+        await Assertions.Expect(page.Locator(".fe-dialog")).ToHaveCountAsync(0);
+        await Assertions.Expect(nodes).ToHaveCountAsync(0);
+        await page.Locator(".fe-undo").ClickAsync();
+        await Assertions.Expect(nodes).ToHaveCountAsync(1);
+    }
+
+    [Fact]
+    public async Task Moves_a_node_deletes_a_wire_and_undoes_and_redoes_both_with_the_keyboard()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 150, 120);
+        await Ui.DropFromPaletteAsync(page, "debug", 420, 120);
+        var inject = page.Locator(".fe-node[data-type=inject]");
+        var debug = page.Locator(".fe-node[data-type=debug]");
+        var links = page.Locator(".fe-canvas g.diagram-link");
+        await Ui.WireAsync(page, inject.Locator(".fe-port-out"), debug.Locator(".fe-port-in"));
+        await Assertions.Expect(links).ToHaveCountAsync(1);
+        await Ui.DeployAsync(page);
+        var id = await inject.GetAttributeAsync("data-node-id");
+        var (x, y) = await DeployedPositionAsync(id);
+
+        // A click on the middle of the (straight) link selects it; Delete removes the wire.
+        var from = (await inject.Locator(".fe-port-out").BoundingBoxAsync())!;
+        var to = (await debug.Locator(".fe-port-in").BoundingBoxAsync())!;
+        await page.Mouse.ClickAsync((from.X + from.Width + to.X) / 2, from.Y + from.Height / 2);
+        await page.Keyboard.PressAsync("Delete");
+        await Assertions.Expect(links).ToHaveCountAsync(0);
+        await Assertions.Expect(inject.Locator(".fe-node-changed")).ToHaveCountAsync(1);
+        await page.Keyboard.PressAsync("Control+z");
+        await Assertions.Expect(links).ToHaveCountAsync(1);
+        await page.Keyboard.PressAsync("Control+y");
+        await Assertions.Expect(links).ToHaveCountAsync(0);
+        await page.Keyboard.PressAsync("Control+Shift+z");
+        await Assertions.Expect(links).ToHaveCountAsync(0);
+        await page.Keyboard.PressAsync("Control+z");
+        await Assertions.Expect(links).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "false");
+
+        // Drag the inject node by (+100, +50); the grid may snap it by up to 10 px.
+        var box = (await inject.BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(box.X + box.Width / 2 + 100, box.Y + box.Height / 2 + 50, new() { Steps = 10 });
+        await page.Mouse.UpAsync();
+        await Assertions.Expect(inject.Locator(".fe-node-changed")).ToHaveCountAsync(1);
+        await Ui.DeployAsync(page);
+        var (movedX, movedY) = await DeployedPositionAsync(id);
+        Assert.InRange(movedX - x, 90, 110);
+        Assert.InRange(movedY - y, 40, 60);
+        await Assertions.Expect(links).ToHaveCountAsync(1);
+
+        await inject.ClickAsync();
+        await page.Keyboard.PressAsync("Control+z");
+        await Assertions.Expect(page.Locator(".fe-deploy-button")).ToHaveAttributeAsync("data-dirty", "true");
+        var undone = (await Ui.ExportAsync(page, "flow")).Single(n => (string?)n!["id"] == id)!;
+        Assert.Equal((x, y), ((double)undone["x"]!, (double)undone["y"]!));
+        var back = (await inject.BoundingBoxAsync())!;
+        Assert.InRange(back.X - box.X, -2, 2);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
+    async Task<(double X, double Y)> DeployedPositionAsync(string? id)
+    {
+        var node = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/flows"))!.AsArray().Single(n => (string?)n!["id"] == id)!;
+        return ((double)node["x"]!, (double)node["y"]!);
+    }
+
+    [Fact]
+    public async Task Imports_a_selection_without_a_tab_onto_the_current_tab()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        var tabs = await page.Locator(".fe-tab").CountAsync();
+        var selection = new JsonArray(JsonNode.Parse(NodeRedExport.Replace("nr-", "sel2-"))!.AsArray()
+            .Where(n => (string?)n!["id"] is "sel2-inject" or "sel2-debug")
+            .Select(n => { var copy = n!.DeepClone().AsObject(); copy.Remove("z"); return (JsonNode)copy; }).ToArray());
+        await Ui.ImportAsync(page, selection.ToJsonString());
+        await Assertions.Expect(page.Locator(".fe-tab")).ToHaveCountAsync(tabs);
+        await Assertions.Expect(page.Locator(".fe-canvas .fe-node")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator(".fe-canvas g.diagram-link")).ToHaveCountAsync(1);
+        var flow = await Ui.ExportAsync(page, "flow");
+        var tab = (string?)flow.Single(n => (string?)n!["type"] == "tab")!["id"];
+        Assert.Equal(3, flow.Count);
+        Assert.All(flow.Where(n => (string?)n!["type"] != "tab"), n => Assert.Equal(tab, (string?)n!["z"]));
     }
 
     [Fact]
@@ -272,6 +405,60 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         var exported = await Ui.ExportAsync(page, "selected");
         Assert.Equal(configId, (string?)exported.Single(n => (string?)n!["type"] == type)![property]);
         Assert.Contains(exported, n => (string?)n!["id"] == configId);
+    }
+
+    [Fact]
+    public async Task Edits_a_config_node_with_the_pencil_and_keeps_its_secret_out_of_exports_and_the_clipboard()
+    {
+        var catalog = JsonNode.Parse(await fixture.Server.Http.GetStringAsync("/nodes"))!.AsArray();
+        var (type, property, secret) = catalog.Where(t => (bool?)t!["isConfig"] != true)
+            .SelectMany(t => t!["properties"]!.AsArray().Where(p => (string?)p!["editor"] == "configNode").Select(p => ((string)t!["type"]!, (string)p!["name"]!, (string)p!["configType"]!)))
+            .Select(r => (r.Item1, r.Item2, Secret: (string?)catalog.Single(t => (string?)t!["type"] == r.Item3)!["credentials"]!.AsArray().FirstOrDefault(c => (bool?)c!["secret"] == true)?["name"]))
+            .First(r => r.Secret is not null);
+        const string password = "pw-that-must-not-leak-7f3a";
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, type, 200, 200);
+        var node = page.Locator($".fe-node[data-type='{type}']");
+        await node.DblClickAsync();
+        var panels = page.Locator(".fe-dialog");
+        await page.Locator($"[data-field='{property}'] .fe-config-add").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        var configId = await page.Locator($"[data-field='{property}'] select").InputValueAsync();
+
+        // ✎ opens the chosen config node: rename it and give it a password.
+        await page.Locator($"[data-field='{property}'] .fe-config-edit").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(2);
+        await Assertions.Expect(panels.Last).ToHaveAttributeAsync("data-editing", configId);
+        await panels.Last.Locator("[data-field=name] input").FillAsync("edited broker");
+        await panels.Last.Locator($"[data-field='{secret}'] input").FillAsync(password);
+        await panels.Last.Locator("button.fe-done").ClickAsync();
+        await Assertions.Expect(panels).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator($"[data-field='{property}'] select option[value='{configId}']")).ToContainTextAsync("edited broker");
+        await page.Locator("button.fe-done").ClickAsync();
+
+        await node.ClickAsync();
+        foreach (var scope in new[] { "selected", "flow", "all" })
+        {
+            var exported = await Ui.ExportAsync(page, scope);
+            var config = exported.Single(n => (string?)n!["id"] == configId)!;
+            Assert.Equal("edited broker", (string?)config["name"]);
+            Assert.DoesNotContain(password, exported.ToJsonString());
+            Assert.All(exported, n => Assert.False(n!.AsObject().ContainsKey("credentials"), $"{scope} export carries credentials of {n["id"]}"));
+        }
+        await page.Locator(".fe-open-export").ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.Locator(".fe-export-download").ClickAsync());
+        Assert.DoesNotContain(password, await File.ReadAllTextAsync((await download.PathAsync())!));
+        await page.Locator(".fe-export button", new() { HasText = "Close" }).ClickAsync();
+        await node.ClickAsync();
+        await page.Keyboard.PressAsync("Control+c");
+        await Assertions.Expect(page.Locator(".fe-notice")).ToContainTextAsync("Copied");
+        var copied = await page.EvaluateAsync<string>("navigator.clipboard.readText()");
+        Assert.Contains(configId, copied);
+        Assert.DoesNotContain(password, copied);
+        Assert.Empty(fixture.BrowserErrors);
     }
 
     async Task<string?> OutputsPropertyAsync(string type) =>

@@ -22,6 +22,27 @@ public sealed class ScreenshotTests(EditorFixture fixture) : IClassFixture<Edito
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await page.ScreenshotAsync(new() { Path = path });
         Assert.True(new FileInfo(path).Length > 10_000);
+
+        // The JSON payload is a tree: the object folds and unfolds, nested objects too.
+        var reading = page.Locator(".fe-debug-message[data-source=demo-line]").Last.Locator(".fe-debug-payload");
+        var root = reading.Locator(".fe-tree-toggle").First;
+        await Assertions.Expect(reading.Locator(".fe-tree-key", new() { HasText = "limits" })).ToHaveCountAsync(1);
+        await Assertions.Expect(reading.Locator(".fe-tree-key", new() { HasText = "high" })).ToHaveCountAsync(0);
+        var limits = reading.Locator("li", new() { Has = page.Locator(".fe-tree-key", new() { HasText = "limits" }) }).Locator(".fe-tree-toggle");
+        await limits.ClickAsync();
+        await Assertions.Expect(reading.Locator(".fe-tree-key", new() { HasText = "high" })).ToHaveCountAsync(1);
+        await root.ClickAsync();
+        await Assertions.Expect(reading.Locator(".fe-tree")).ToHaveCountAsync(0);
+        await Assertions.Expect(root).ToContainTextAsync("▸");
+        await root.ClickAsync();
+        await Assertions.Expect(reading.Locator(".fe-tree-key", new() { HasText = "unit" })).ToHaveCountAsync(1);
+
+        // Each message shows when it was sent (the server's local time, to the millisecond).
+        var time = await page.Locator(".fe-debug-message[data-source=demo-line]").Last.Locator(".fe-debug-time").InnerTextAsync();
+        Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3}$", time);
+        var age = DateTime.Now.TimeOfDay - TimeSpan.ParseExact(time, @"hh\:mm\:ss\.fff", null);
+        if (age < TimeSpan.FromHours(-12)) age += TimeSpan.FromDays(1); // sent just before midnight
+        Assert.InRange(age.TotalMinutes, -1, 5);
     }
 
     const string DemoFlow = """

@@ -56,6 +56,8 @@ static class Ui
         await page.Locator(".fe-open-export").ClickAsync();
         var dialog = page.Locator(".fe-export");
         await dialog.Locator($"input[type=radio][value={scope}]").CheckAsync();
+        // The text follows the scope after a round trip to the server.
+        await Assertions.Expect(dialog.Locator("textarea")).ToHaveAttributeAsync("data-scope", scope);
         var text = await dialog.Locator("textarea").InputValueAsync();
         await dialog.Locator("button", new() { HasText = "Close" }).ClickAsync();
         return System.Text.Json.Nodes.JsonNode.Parse(text)!.AsArray();

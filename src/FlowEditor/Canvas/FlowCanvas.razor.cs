@@ -56,6 +56,10 @@ public partial class FlowCanvas : IDisposable
         _selection = new FlowSelectionBehavior(Diagram);
         _selection.BoxChanged += () => InvokeAsync(StateHasChanged);
         Diagram.RegisterBehavior(_selection);
+        // Dragging moves the selected nodes, so it must run after the click has selected one:
+        // registered before the selection, a drag on an unselected node did not move it.
+        Diagram.UnregisterBehavior<DragMovablesBehavior>();
+        Diagram.RegisterBehavior(new DragMovablesBehavior(Diagram));
         Diagram.KeyDown += OnKeyDown;
         Diagram.Links.Added += OnLinkAdded;
         Diagram.SelectionChanged += OnSelectionChanged;
@@ -64,6 +68,7 @@ public partial class FlowCanvas : IDisposable
         Diagram.PointerClick += OnClick;
         State.Changed += OnStateChanged;
         Session.StatusChanged += OnStatusChanged;
+        Session.SelectionRequested += ShowSelection;
         Rebuild();
     }
 
@@ -73,7 +78,11 @@ public partial class FlowCanvas : IDisposable
         else RefreshModels();
     }
 
-    /// <summary>Redraws the current tab from the state, keeping the selection.</summary>
+    /// <summary>
+    /// Redraws the current tab from the state, keeping the selection. A node that is still there
+    /// with the same shape keeps its model (and renderer): replacing every model on each change
+    /// let the diagram's resize observers call renderers that were already disposed.
+    /// </summary>
     public void Rebuild()
     {
         _rebuilding = true;
@@ -83,27 +92,62 @@ public partial class FlowCanvas : IDisposable
             Diagram.Batch(() =>
             {
                 Diagram.Links.Clear();
-                Diagram.Nodes.Clear();
-                _models.Clear();
-                foreach (var node in State.NodesOf(State.CurrentTab))
+                var nodes = State.NodesOf(State.CurrentTab).ToDictionary(n => FlowEditorState.IdOf(n)!, StringComparer.Ordinal);
+                foreach (var (id, stale) in _models.Where(m => !nodes.TryGetValue(m.Key, out var node) || !HasShapeOf(m.Value, node)).ToList())
                 {
-                    var model = CreateModel(node);
-                    _models[model.NodeId] = model;
+                    Diagram.Nodes.Remove(stale);
+                    _models.Remove(id);
+                }
+                foreach (var (id, node) in nodes)
+                {
+                    if (_models.TryGetValue(id, out var model))
+                    {
+                        var (x, y) = TopLeft(node, model.Width, model.BoxHeight);
+                        if (model.Position.X != x || model.Position.Y != y) model.SetPosition(x, y);
+                        Update(model, node);
+                        model.Refresh();
+                        continue;
+                    }
+                    model = CreateModel(node);
+                    _models[id] = model;
                     Diagram.Nodes.Add(model);
                 }
-                foreach (var node in State.NodesOf(State.CurrentTab))
+                foreach (var node in nodes.Values)
                 {
                     var source = _models[FlowEditorState.IdOf(node)!];
                     foreach (var (port, target) in FlowEditorState.WiresOf(node))
                         if (port < source.Outputs.Count && _models.TryGetValue(target, out var t) && t.Input is not null)
                             Diagram.Links.Add(new LinkModel(source.Outputs[port], t.Input));
                 }
-                foreach (var id in selected)
-                    if (_models.TryGetValue(id, out var m)) Diagram.SelectModel(m, false);
+                foreach (var (id, model) in _models)
+                {
+                    if (selected.Contains(id) && !model.Selected) Diagram.SelectModel(model, false);
+                    else if (!selected.Contains(id) && model.Selected) Diagram.UnselectModel(model);
+                }
             });
         }
         finally { _rebuilding = false; }
         Session.Select(_models.Keys.Where(selected.Contains));
+    }
+
+    // Ports and size are fixed when a model is made: a node whose type, ports or label changed gets a new one.
+    bool HasShapeOf(FlowNodeModel model, JsonObject node) =>
+        model.Type == FlowEditorState.TypeOf(node) && model.Outputs.Count == State.OutputCount(node)
+        && (model.Input is not null) == ((State.DescriptorOf(node)?.Inputs ?? 1) > 0) && model.Label == State.LabelOf(node);
+
+    static (double X, double Y) TopLeft(JsonObject node, double width, double height) =>
+        (FlowEditorState.Number(node, "x") - width / 2, FlowEditorState.Number(node, "y") - height / 2);
+
+    void ShowSelection()
+    {
+        _rebuilding = true;
+        try
+        {
+            Diagram.UnselectAll();
+            foreach (var id in Session.Selected)
+                if (_models.TryGetValue(id, out var model)) Diagram.SelectModel(model, false);
+        }
+        finally { _rebuilding = false; }
     }
 
     FlowNodeModel CreateModel(JsonObject node)
@@ -113,8 +157,7 @@ public partial class FlowCanvas : IDisposable
         var width = FlowNodeModel.WidthFor(label);
         var outputs = State.OutputCount(node);
         var height = Math.Max(FlowNodeModel.Height, outputs * FlowNodeModel.PortSpacing + 6);
-        var x = FlowEditorState.Number(node, "x") - width / 2;
-        var y = FlowEditorState.Number(node, "y") - height / 2;
+        var (x, y) = TopLeft(node, width, height);
         var model = new FlowNodeModel(FlowEditorState.IdOf(node)!, FlowEditorState.TypeOf(node)!, descriptor, label,
             descriptor?.Inputs ?? 1, outputs, new Point(x, y))
         {
@@ -261,7 +304,7 @@ public partial class FlowCanvas : IDisposable
         if (ids.Count == 0) return;
         Session.Clipboard = ids.Select(State.Find).OfType<JsonObject>().Select(n => (JsonObject)n.DeepClone()).ToList();
         // The system clipboard gets Node-RED JSON too, so a selection pastes into Node-RED or another tab.
-        await Js.InvokeAsync<bool>("flowEditor.copyText", FlowEditorState.ToJson(State.ExportNodes(ids), false));
+        await Js.InvokeAsync<bool>("flowEditor.copyText", FlowEditorState.ToExportJson(State.ExportNodes(ids), false));
         Session.Notify($"Copied {ids.Count} node{(ids.Count == 1 ? "" : "s")}");
         if (cut) State.RemoveNodes(ids);
     }
@@ -308,5 +351,6 @@ public partial class FlowCanvas : IDisposable
     {
         State.Changed -= OnStateChanged;
         Session.StatusChanged -= OnStatusChanged;
+        Session.SelectionRequested -= ShowSelection;
     }
 }

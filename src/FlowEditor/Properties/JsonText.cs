@@ -13,7 +13,7 @@ public static class JsonText
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
         JsonValue v when v.GetValueKind() == JsonValueKind.True => "true",
         JsonValue v when v.GetValueKind() == JsonValueKind.False => "false",
-        JsonValue v when v.GetValueKind() == JsonValueKind.Number => v.GetValue<double>().ToString(CultureInfo.InvariantCulture),
+        JsonValue v when v.GetValueKind() == JsonValueKind.Number => AsNumber(v)!.Value.ToString(CultureInfo.InvariantCulture),
         _ => value.ToJsonString(),
     };
 
@@ -22,6 +22,17 @@ public static class JsonText
         JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
         JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>() == "true",
         _ => false,
+    };
+
+    /// <summary>
+    /// The number a value holds, as a JSON number or a numeric string (Node-RED writes both);
+    /// through its JSON text, because a value made from an int does not convert to double.
+    /// </summary>
+    public static double? AsNumber(JsonNode? value) => value switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.Number => double.Parse(v.ToJsonString(), CultureInfo.InvariantCulture),
+        JsonValue v when v.GetValueKind() == JsonValueKind.String && double.TryParse(v.GetValue<string>(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
+        _ => null,
     };
 
     /// <summary>A number when the text is one; the text otherwise, so validation can name the field.</summary>

@@ -23,6 +23,8 @@ public sealed class EditorSession
     public bool NoticeIsError { get; private set; }
 
     public event Action? Changed;
+    /// <summary>Something besides the canvas chose the selection (a debug message's source): the canvas shows it.</summary>
+    public event Action? SelectionRequested;
     /// <summary>A node's status changed (its id).</summary>
     public event Action<string>? StatusChanged;
 
@@ -30,6 +32,13 @@ public sealed class EditorSession
     {
         Selected = ids.ToList();
         Changed?.Invoke();
+    }
+
+    /// <summary>Selects nodes from outside the canvas, which then highlights them.</summary>
+    public void Reveal(IEnumerable<string> ids)
+    {
+        Select(ids);
+        SelectionRequested?.Invoke();
     }
 
     public void AddDebug(DebugEvent message)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FlowServer.Editor.Properties;
 using FlowServer.Editor.Services;
 using FlowServer.Nodes.Sdk;
 
@@ -201,12 +202,11 @@ public sealed class FlowEditorState(IEditorBackend backend)
         _lastMove = DateTime.UtcNow;
         node["x"] = Math.Round(x);
         node["y"] = Math.Round(y);
-        AfterChange(false);
+        // A position is never invalid: no compile of the whole document on every drag.
+        Changed?.Invoke(false);
     }
 
-    public static double Number(JsonObject node, string property) =>
-        node[property] is JsonValue v && v.TryGetValue<double>(out var d) ? d
-        : node[property] is JsonValue s && s.TryGetValue<string>(out var text) && double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
+    public static double Number(JsonObject node, string property) => JsonText.AsNumber(node[property]) ?? 0;
 
     /// <summary>Output port count: the node's outputs property when its type has one, else the descriptor's.</summary>
     public int OutputCount(JsonObject node)
@@ -365,6 +365,18 @@ public sealed class FlowEditorState(IEditorBackend backend)
 
     public static string ToJson(IEnumerable<JsonObject> nodes, bool indented) =>
         new JsonArray(nodes.Select(n => (JsonNode)n.DeepClone()).ToArray()).ToJsonString(indented ? Indented : Compact);
+
+    /// <summary>
+    /// Flow JSON that leaves the editor (export, download, clipboard). Credentials stay behind,
+    /// as in Node-RED: they go to the server only with a deploy.
+    /// </summary>
+    public static string ToExportJson(IEnumerable<JsonObject> nodes, bool indented) =>
+        new JsonArray(nodes.Select(n =>
+        {
+            var copy = (JsonObject)n.DeepClone();
+            copy.Remove("credentials");
+            return (JsonNode)copy;
+        }).ToArray()).ToJsonString(indented ? Indented : Compact);
 
     public JsonArray ToDocument() => new(Nodes.Select(n => (JsonNode)n.DeepClone()).ToArray());
 

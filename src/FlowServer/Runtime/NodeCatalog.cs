@@ -69,6 +69,7 @@ public sealed class NodeTypeInfo
             isConfig ? 0 : attribute.Inputs,
             isConfig ? 0 : attribute.Outputs,
             attribute.OutputsProperty,
+            attribute.OutputsFrom,
             attribute.OutputLabels ?? [],
             isConfig,
             binder.DescribeProperties(),
@@ -184,20 +185,55 @@ public sealed class OptionsBinder
     public IReadOnlyList<PropertyDescriptor> DescribeProperties()
     {
         var defaults = Activator.CreateInstance(_optionsType)!;
-        return _properties.Select(p => new PropertyDescriptor(
-            p.Spec.Name,
-            JsonNamingPolicy.CamelCase.ConvertName(p.Spec.Editor.ToString()),
-            ValueTypeName(p.Info.PropertyType),
-            JsonSerializer.SerializeToNode(p.Info.GetValue(defaults), p.Info.PropertyType, TolerantJson.Options),
-            p.Spec.Required,
-            p.Spec.Choices,
-            double.IsNaN(p.Spec.Min) ? null : p.Spec.Min,
-            double.IsNaN(p.Spec.Max) ? null : p.Spec.Max,
-            p.Spec.ConfigType,
-            p.Spec.TypeProperty,
-            p.Spec.Types,
-            p.Spec.Label ?? p.Spec.Name,
-            p.Spec.Help)).ToArray();
+        return _properties.Select(p => Describe(p.Info, p.Spec, p.Spec.Editor, defaults) with
+        {
+            Items = p.Spec.Editor == PropertyEditor.List ? DescribeItems(p.Info.PropertyType) : null,
+        }).ToArray();
+    }
+
+    static PropertyDescriptor Describe(PropertyInfo info, PropertyAttribute spec, PropertyEditor editor, object defaults) => new(
+        spec.Name,
+        JsonNamingPolicy.CamelCase.ConvertName(editor.ToString()),
+        ValueTypeName(info.PropertyType),
+        JsonSerializer.SerializeToNode(info.GetValue(defaults), info.PropertyType, TolerantJson.Options),
+        spec.Required,
+        spec.Choices,
+        double.IsNaN(spec.Min) ? null : spec.Min,
+        double.IsNaN(spec.Max) ? null : spec.Max,
+        spec.ConfigType,
+        spec.TypeProperty,
+        spec.Types,
+        spec.Label ?? spec.Name,
+        spec.Help);
+
+    /// <summary>
+    /// The columns of a list of objects: every serialized property of the item class. A column's
+    /// default is what a new row gets: the item class's initial value, else the first choice or
+    /// value type, else an empty text.
+    /// </summary>
+    static IReadOnlyList<PropertyDescriptor>? DescribeItems(Type listType)
+    {
+        var itemType = listType.IsArray ? listType.GetElementType()
+            : listType.GetInterfaces().Append(listType).FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
+        if (itemType is null || itemType == typeof(string) || itemType.IsPrimitive || itemType.GetConstructor(Type.EmptyTypes) is null) return null;
+        var defaults = Activator.CreateInstance(itemType)!;
+        var columns = new List<PropertyDescriptor>();
+        foreach (var info in itemType.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!info.CanWrite || info.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is not null) continue;
+            var name = info.GetCustomAttribute<System.Text.Json.Serialization.JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(info.Name);
+            var spec = info.GetCustomAttribute<PropertyAttribute>() ?? new PropertyAttribute(name);
+            var editor = spec.Editor != PropertyEditor.Text ? spec.Editor : ValueTypeName(info.PropertyType) switch
+            {
+                "boolean" => PropertyEditor.Checkbox,
+                "number" => PropertyEditor.Number,
+                _ => PropertyEditor.Text,
+            };
+            var column = Describe(info, spec, editor, defaults);
+            if (column.Default is null) column = column with { Default = JsonValue.Create(spec.Choices?.FirstOrDefault() ?? spec.Types?.FirstOrDefault() ?? "") };
+            columns.Add(column);
+        }
+        return columns.Count > 0 ? columns : null;
     }
 
     public IReadOnlyList<CredentialDescriptor> DescribeCredentials() =>

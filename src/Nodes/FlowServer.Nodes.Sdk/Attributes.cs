@@ -17,6 +17,11 @@ public sealed class NodeTypeAttribute(string type) : Attribute
     public int Outputs { get; init; } = 1;
     /// <summary>Name of the option that holds the output count (as <c>outputs</c> of function and switch).</summary>
     public string? OutputsProperty { get; init; }
+    /// <summary>
+    /// Name of a list option whose item count is the output count (switch: one output per rule).
+    /// The editor keeps <see cref="OutputsProperty"/> equal to that count as the list is edited.
+    /// </summary>
+    public string? OutputsFrom { get; init; }
     /// <summary>Background colour in the editor.</summary>
     public string Color { get; init; } = "#dddddd";
     /// <summary>Icon name for the editor.</summary>
@@ -60,7 +65,9 @@ public enum PropertyEditor
 
 /// <summary>
 /// Declares an option of a node type: its JSON name in flow JSON, editor, validation and help.
-/// The default is the property's initial value in the options class.
+/// The default is the property's initial value in the options class. On a property of a list
+/// option's item class (a rule, a tag row) it describes that column of the list editor; there
+/// the editor kind follows the property's type (checkbox, number, text) unless one is given.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class PropertyAttribute(string name) : Attribute
@@ -87,6 +94,21 @@ public sealed class PropertyAttribute(string name) : Attribute
     public string? Label { get; init; }
     /// <summary>One-line help.</summary>
     public string? Help { get; init; }
+
+    /// <summary>
+    /// The <see cref="Choices"/> declared on a property, for validation code that checks the same
+    /// list the editor offers. Called once per type (static fields); throws when there are none.
+    /// </summary>
+    public static string[] ChoicesOf(Type type, string property) => Of(type, property).Choices
+        ?? throw new InvalidOperationException($"{type.Name}.{property} declares no choices");
+
+    /// <summary>The <see cref="Types"/> declared on a property, as <see cref="ChoicesOf"/>.</summary>
+    public static string[] TypesOf(Type type, string property) => Of(type, property).Types
+        ?? throw new InvalidOperationException($"{type.Name}.{property} declares no types");
+
+    static PropertyAttribute Of(Type type, string property) =>
+        type.GetProperty(property)?.GetCustomAttributes(typeof(PropertyAttribute), false).OfType<PropertyAttribute>().FirstOrDefault()
+        ?? throw new InvalidOperationException($"{type.Name}.{property} has no [Property]");
 }
 
 /// <summary>

@@ -15,13 +15,17 @@ public sealed record NodeDescriptor(
     int Inputs,
     int Outputs,
     string? OutputsProperty,
+    string? OutputsFrom,
     IReadOnlyList<string> OutputLabels,
     bool IsConfig,
     IReadOnlyList<PropertyDescriptor> Properties,
     IReadOnlyList<CredentialDescriptor> Credentials,
     string Help);
 
-/// <summary>One option of a node type.</summary>
+/// <summary>
+/// One option of a node type; for a list option, <see cref="Items"/> describes one column per
+/// field of its items (the same record, so a column has an editor kind, choices and a default).
+/// </summary>
 public sealed record PropertyDescriptor(
     string Name,
     string Editor,
@@ -35,7 +39,8 @@ public sealed record PropertyDescriptor(
     string? TypeProperty,
     IReadOnlyList<string>? Types,
     string Label,
-    string? Help);
+    string? Help,
+    IReadOnlyList<PropertyDescriptor>? Items = null);
 
 /// <summary>One credential field of a node type.</summary>
 public sealed record CredentialDescriptor(string Name, bool Secret, string Label);

@@ -32,6 +32,28 @@ public sealed class CatalogTests
             Assert.True(p.ConfigType is not null && NodeCatalog.CreateDefault().TryGet(p.ConfigType, out var config) && config.IsConfig,
                 $"{type}.{p.Name} refers to config type '{p.ConfigType}', which is not a registered config node");
         if (d.IsConfig) Assert.Equal((0, 0), (d.Inputs, d.Outputs));
+        if (d.OutputsFrom is { } list)
+            Assert.True(d.OutputsProperty is not null && d.Properties.Any(p => p.Name == list && p.Editor == "list"), $"{type}: outputs follow '{list}', which is not a list property, or there is no outputs property");
+        // List columns as the editor draws them: a new row's default is a valid choice, a typed value names its type column.
+        foreach (var column in d.Properties.SelectMany(p => p.Items ?? []))
+        {
+            if (column.Choices is { } choices) Assert.Contains((string?)column.Default, choices);
+            if (column.TypeProperty is { } typeColumn)
+                Assert.True(d.Properties.Any(p => p.Items?.Any(c => c.Name == typeColumn && c.Types is { Count: > 0 }) == true), $"{type}.{column.Name}: type column '{typeColumn}' is missing or offers no types");
+        }
+    }
+
+    [Fact]
+    public void Rule_and_tag_lists_describe_typed_columns()
+    {
+        var columns = (string type, string list) => Info(type).Descriptor.Properties.Single(p => p.Name == list).Items!.ToDictionary(c => c.Name);
+        var change = columns("change", "rules");
+        Assert.Equal(["set", "change", "delete", "move"], change["t"].Choices);
+        Assert.Equal(("checkbox", "typedInput", "hidden"), (change["dc"].Editor, change["to"].Editor, change["tot"].Editor));
+        var tags = columns("modbus-decode", "tags");
+        Assert.Equal(("number", "select", "uint16"), (tags["register"].Editor, tags["type"].Editor, (string?)tags["type"].Default));
+        Assert.Equal(1.0, (double)tags["scale"].Default!);
+        Assert.Equal("checkbox", columns("switch", "rules")["case"].Editor);
     }
 
     [Theory]

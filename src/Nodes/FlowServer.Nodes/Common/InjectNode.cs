@@ -7,7 +7,9 @@ namespace FlowServer.Nodes.Common;
 public sealed class InjectProperty
 {
     [JsonPropertyName("p")] public string P { get; set; } = "payload";
+    [Property("v", Editor = PropertyEditor.TypedInput, TypeProperty = "vt", Label = "value")]
     [JsonPropertyName("v")] public string? V { get; set; }
+    [Property("vt", Editor = PropertyEditor.Hidden, Types = ["str", "num", "bool", "json", "bin", "date", "env", "flow", "global", "jsonata"])]
     [JsonPropertyName("vt")] public string? Vt { get; set; }
 }
 

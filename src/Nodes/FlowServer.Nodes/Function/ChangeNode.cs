@@ -7,21 +7,28 @@ namespace FlowServer.Nodes.Function;
 /// <summary>One rule of a change node, as Node-RED writes it.</summary>
 public sealed class ChangeRule
 {
-    /// <summary>set, change, delete or move.</summary>
+    [Property("t", Editor = PropertyEditor.Select, Label = "action", Choices = ["set", "change", "delete", "move"])]
     [JsonPropertyName("t")] public string? T { get; set; }
+    [Property("p", Editor = PropertyEditor.TypedInput, TypeProperty = "pt", Label = "property")]
     [JsonPropertyName("p")] public string? P { get; set; }
+    [Property("pt", Editor = PropertyEditor.Hidden, Types = ["msg", "flow", "global"])]
     [JsonPropertyName("pt")] public string? Pt { get; set; }
+    [Property("to", Editor = PropertyEditor.TypedInput, TypeProperty = "tot", Label = "to (set, change, move)")]
     [JsonPropertyName("to")] public string? To { get; set; }
+    [Property("tot", Editor = PropertyEditor.Hidden, Types = ["str", "num", "bool", "json", "bin", "date", "msg", "flow", "global", "env", "jsonata"])]
     [JsonPropertyName("tot")] public string? Tot { get; set; }
+    [Property("from", Editor = PropertyEditor.TypedInput, TypeProperty = "fromt", Label = "search for (change)")]
     [JsonPropertyName("from")] public string? From { get; set; }
+    [Property("fromt", Editor = PropertyEditor.Hidden, Types = ["str", "num", "bool", "re", "msg", "flow", "global", "env"])]
     [JsonPropertyName("fromt")] public string? Fromt { get; set; }
+    [Property("dc", Label = "deep copy")]
     [JsonPropertyName("dc")] public bool Dc { get; set; }
 }
 
 public sealed class ChangeOptions : NodeOptions
 {
     static readonly string[] Scopes = ["msg", "flow", "global"];
-    static readonly string[] FromTypes = ["str", "num", "bool", "re", "msg", "flow", "global", "env"];
+    static readonly string[] FromTypes = PropertyAttribute.TypesOf(typeof(ChangeRule), nameof(ChangeRule.Fromt));
 
     [Property("rules", Editor = PropertyEditor.List, Help = "Rules applied in order: set, change (search and replace), delete or move a msg, flow or global property")]
     public List<ChangeRule> Rules { get; set; } = [new() { T = "set", P = "payload", Pt = "msg", To = "", Tot = "str" }];

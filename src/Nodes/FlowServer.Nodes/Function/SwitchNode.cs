@@ -7,19 +7,25 @@ namespace FlowServer.Nodes.Function;
 /// <summary>One rule of a switch node, as Node-RED writes it.</summary>
 public sealed class SwitchRule
 {
-    /// <summary>The operator: eq, neq, lt, lte, gt, gte, btwn, cont, regex, true, false, null, nnull, istype, empty, nempty, head, tail, index, hask, else.</summary>
+    /// <summary>The operator (the choices are the ones validation accepts).</summary>
+    [Property("t", Editor = PropertyEditor.Select, Label = "rule", Choices = ["eq", "neq", "lt", "lte", "gt", "gte", "btwn", "cont", "regex", "true", "false", "null", "nnull", "istype", "empty", "nempty", "head", "tail", "index", "hask", "jsonata_exp", "else"])]
     [JsonPropertyName("t")] public string? T { get; set; }
+    [Property("v", Editor = PropertyEditor.TypedInput, TypeProperty = "vt", Label = "value")]
     [JsonPropertyName("v")] public string? V { get; set; }
+    [Property("vt", Editor = PropertyEditor.Hidden, Types = ["str", "num", "bool", "json", "msg", "flow", "global", "env", "prev", "jsonata"])]
     [JsonPropertyName("vt")] public string? Vt { get; set; }
+    [Property("v2", Editor = PropertyEditor.TypedInput, TypeProperty = "v2t", Label = "and (between, index)")]
     [JsonPropertyName("v2")] public string? V2 { get; set; }
+    [Property("v2t", Editor = PropertyEditor.Hidden, Types = ["num", "str", "msg", "flow", "global", "env", "prev", "jsonata"])]
     [JsonPropertyName("v2t")] public string? V2t { get; set; }
     /// <summary>For regex: ignore case.</summary>
+    [Property("case", Label = "ignore case")]
     [JsonPropertyName("case")] public bool Case { get; set; }
 }
 
 public sealed class SwitchOptions : NodeOptions
 {
-    static readonly string[] Operators = ["eq", "neq", "lt", "lte", "gt", "gte", "btwn", "cont", "regex", "true", "false", "null", "nnull", "istype", "empty", "nempty", "head", "tail", "index", "hask", "jsonata_exp", "else"];
+    static readonly string[] Operators = PropertyAttribute.ChoicesOf(typeof(SwitchRule), nameof(SwitchRule.T));
     static readonly string[] NoValue = ["true", "false", "null", "nnull", "empty", "nempty", "else"];
     static readonly string[] TypeNames = ["string", "number", "boolean", "array", "buffer", "object", "json", "null", "undefined"];
 
@@ -109,7 +115,7 @@ internal sealed record SwitchValue(TypedValue? Typed)
 
 internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, SwitchValue? Value2, Regex? Pattern, string? TypeName);
 
-[NodeType("switch", Category = "function", Inputs = 1, Outputs = 1, OutputsProperty = "outputs", Color = "#e2d96e", Icon = "switch",
+[NodeType("switch", Category = "function", Inputs = 1, Outputs = 1, OutputsProperty = "outputs", OutputsFrom = "rules", Color = "#e2d96e", Icon = "switch",
     Help = """
     Routes messages by the value of a property: each rule that matches sends the message on
     its own output.

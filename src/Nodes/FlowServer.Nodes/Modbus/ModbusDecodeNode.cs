@@ -9,13 +9,15 @@ namespace FlowServer.Nodes.Modbus;
 public sealed class ModbusTag
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
-    /// <summary>int16, uint16, int32, uint32, float32, float64, string or bit.</summary>
+    [Property("type", Editor = PropertyEditor.Select, Choices = ["int16", "uint16", "int32", "uint32", "float32", "float64", "string", "bit"])]
     [JsonPropertyName("type")] public string Type { get; set; } = "uint16";
     /// <summary>Zero-based index of the first register within the array.</summary>
     [JsonPropertyName("register")] public int Register { get; set; }
     /// <summary>Bytes within a register: AB = big-endian (Modbus standard), BA = swapped.</summary>
+    [Property("byteOrder", Editor = PropertyEditor.Select, Choices = ["AB", "BA"])]
     [JsonPropertyName("byteOrder")] public string ByteOrder { get; set; } = "AB";
     /// <summary>Registers of a 32/64-bit value: AB = high word first (big), BA = low word first (little, "word swap").</summary>
+    [Property("wordOrder", Editor = PropertyEditor.Select, Choices = ["AB", "BA"])]
     [JsonPropertyName("wordOrder")] public string WordOrder { get; set; } = "AB";
     [JsonPropertyName("scale")] public double Scale { get; set; } = 1;
     /// <summary>Added after scaling: value = raw × scale + offset.</summary>
@@ -36,7 +38,7 @@ public sealed class ModbusTag
 
 public sealed class ModbusDecodeOptions : NodeOptions
 {
-    static readonly string[] Types = ["int16", "uint16", "int32", "uint32", "float32", "float64", "string", "bit"];
+    static readonly string[] Types = PropertyAttribute.ChoicesOf(typeof(ModbusTag), nameof(ModbusTag.Type));
 
     [Property("name")] public string Name { get; set; } = "";
 
