@@ -18,6 +18,20 @@ public sealed class JsonataExpression
     /// <summary>Longest a single evaluation may run before it fails.</summary>
     public static readonly TimeSpan EvaluationTimeout = TimeSpan.FromSeconds(2);
 
+    static readonly TimeSpan LibraryLoadTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Jint's time limit, with a budget that can change after the library is loaded.</summary>
+    sealed class Deadline : Constraint
+    {
+        long _started;
+        public TimeSpan Budget { get; set; }
+        public override void Reset() => _started = System.Diagnostics.Stopwatch.GetTimestamp();
+        public override void Check()
+        {
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > Budget) throw new TimeoutException();
+        }
+    }
+
     static readonly Lazy<Prepared<Script>> Library = new(() =>
     {
         using var stream = typeof(JsonataExpression).Assembly.GetManifestResourceStream("jsonata.js")
@@ -68,8 +82,10 @@ public sealed class JsonataExpression
     {
         // Node-RED adds moment.js as $moment; it is not embedded here, so say so at deploy rather than fail per message.
         if (MomentCall.IsMatch(text)) throw new FormatException("$moment() is not supported in JSONata here (use $now(), $millis() or $fromMillis())");
+        // Loading the library is not an evaluation: on a busy machine it may take longer than one may.
+        var deadline = new Deadline { Budget = LibraryLoadTimeout };
         var engine = new Engine(options => options
-            .TimeoutInterval(EvaluationTimeout)
+            .Constraint(deadline)
             .LimitMemory(64_000_000)
             .LimitRecursion(1000)
             .Strict(false));
@@ -82,6 +98,7 @@ public sealed class JsonataExpression
         engine.Execute(Library.Value);
         try { engine.Execute(Glue); }
         catch (JavaScriptException e) { throw new FormatException($"invalid JSONata expression: {Describe(e)}"); }
+        deadline.Budget = EvaluationTimeout;
         return expression;
     }
 
