@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using FlowServer.Nodes.Sdk;
 using FlowServer.Testing;
@@ -188,20 +187,5 @@ public sealed class FunctionAsyncTests
             await Task.Delay(20);
         }
         throw new TimeoutException("the expected event did not come");
-    }
-
-    sealed class ListLoggerProvider : ILoggerProvider
-    {
-        public ConcurrentQueue<(LogLevel Level, string Text)> Entries { get; } = new();
-        public ILogger CreateLogger(string categoryName) => new ListLogger(Entries);
-        public void Dispose() { }
-
-        sealed class ListLogger(ConcurrentQueue<(LogLevel, string)> entries) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-            public bool IsEnabled(LogLevel logLevel) => true;
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                entries.Enqueue((logLevel, formatter(state, exception)));
-        }
     }
 }
