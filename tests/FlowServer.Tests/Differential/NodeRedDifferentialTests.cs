@@ -125,6 +125,13 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
               {"t":"set","p":"topic","pt":"msg","to":"t","tot":"str"}],
               "action":"","property":"","from":"","to":"","reg":false,"wires":[["OUT0"]]}]
             """, ["""{"a":1}""", "text"]),
+        new("switch-more", """
+            [{"id":"ENTRY","type":"switch","name":"","property":"payload.v","propertyType":"msg","rules":[
+              {"t":"lte","v":"3","vt":"num"},{"t":"false"},{"t":"nnull"},{"t":"nempty"},
+              {"t":"istype","v":"boolean","vt":"boolean"},{"t":"istype","v":"null","vt":"null"},{"t":"istype","v":"undefined","vt":"undefined"},
+              {"t":"hask","v":"1","vt":"str"},{"t":"gt","v":"","vt":"prev"}],"checkall":"true","repair":false,"outputs":9,
+              "wires":[["OUT0"],["OUT1"],["OUT2"],["OUT3"],["OUT4"],["OUT5"],["OUT6"],["OUT7"],["OUT8"]]}]
+            """, ["""{"v":3}""", """{"v":false}""", """{"v":null}""", "{}", """{"v":[1,2]}""", """{"v":"ab"}""", """{"v":[]}""", """{"v":5}""", """{"v":{"1":true}}"""]),
         new("jsonata-legacy", """
             [{"id":"ENTRY","type":"change","name":"","rules":[
               {"t":"set","p":"payload.double","pt":"msg","to":"msg.payload.v * 2","tot":"jsonata"},
