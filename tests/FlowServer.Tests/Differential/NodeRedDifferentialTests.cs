@@ -132,6 +132,17 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
               {"t":"hask","v":"1","vt":"str"},{"t":"gt","v":"","vt":"prev"}],"checkall":"true","repair":false,"outputs":9,
               "wires":[["OUT0"],["OUT1"],["OUT2"],["OUT3"],["OUT4"],["OUT5"],["OUT6"],["OUT7"],["OUT8"]]}]
             """, ["""{"v":3}""", """{"v":false}""", """{"v":null}""", "{}", """{"v":[1,2]}""", """{"v":"ab"}""", """{"v":[]}""", """{"v":5}""", """{"v":{"1":true}}"""]),
+        new("range-reversed", """
+            [{"id":"ENTRY","type":"range","minin":"10","maxin":"0","minout":"0.4","maxout":"99.6","action":"clamp","round":true,"property":"payload","name":"","wires":[["OUT0"]]}]
+            """, ["0", "12", "5", "2.5", "abc", "-1", "7.3"]),
+        new("change-more", """
+            [{"id":"ENTRY","type":"change","name":"","rules":[
+              {"t":"set","p":"#:(memory)::word","pt":"flow","to":"payload.w","tot":"msg"},
+              {"t":"set","p":"payload[\"x y\"]","pt":"msg","to":"#:(memory)::word","tot":"flow"},
+              {"t":"change","p":"payload.text","pt":"msg","from":"word","fromt":"flow","to":"W","tot":"str"},
+              {"t":"set","p":"payload.copy","pt":"msg","to":"payload.inner","tot":"msg","dc":true}],
+              "action":"","property":"","from":"","to":"","reg":false,"wires":[["OUT0"]]}]
+            """, ["""{"w":"ab","text":"xaby ab","inner":{"k":1}}""", """{"w":"q","text":"none"}"""]),
         new("jsonata-legacy", """
             [{"id":"ENTRY","type":"change","name":"","rules":[
               {"t":"set","p":"payload.double","pt":"msg","to":"msg.payload.v * 2","tot":"jsonata"},
