@@ -143,10 +143,11 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
               {"t":"set","p":"payload.copy","pt":"msg","to":"payload.inner","tot":"msg","dc":true}],
               "action":"","property":"","from":"","to":"","reg":false,"wires":[["OUT0"]]}]
             """, ["""{"w":"ab","text":"xaby ab","inner":{"k":1}}""", """{"w":"q","text":"none"}"""]),
-        // One topic (the mqtt in topic): each newer message replaces the waiting one, which
-        // leaves on the second output; the interval is long so that all three arrive within one.
+        // One topic (the mqtt in topic): each newer message replaces the waiting one, which leaves
+        // on the second output. The interval (0.8 s) is long enough for all three to arrive within
+        // one, and short enough for the last to leave before the collection stops (1 s of quiet).
         new("delay-queue-replace", """
-            [{"id":"ENTRY","type":"delay","name":"","pauseType":"queue","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"2","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":2,"wires":[["OUT0"],["OUT1"]]}]
+            [{"id":"ENTRY","type":"delay","name":"","pauseType":"queue","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"0.8","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":2,"wires":[["OUT0"],["OUT1"]]}]
             """, ["a", "b", "c"]),
         new("jsonata-legacy", """
             [{"id":"ENTRY","type":"change","name":"","rules":[
