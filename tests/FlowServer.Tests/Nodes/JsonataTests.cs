@@ -30,6 +30,8 @@ public sealed class JsonataTests
         Assert.Equal("inner", JsonataExpression.Compile("payload.msg").Evaluate(message, null));
         Assert.Equal("msg!", JsonataExpression.Compile("'msg' & '!'").Evaluate(message, null));
         Assert.Equal(5.0, JsonataExpression.Compile("payload.v + 1").Evaluate(message, null));
+        // As Node-RED: $env of a variable that is not set is "".
+        Assert.Equal("[]", JsonataExpression.Compile("'[' & $env('FLOWSERVER_TEST_UNSET_VARIABLE') & ']'").Evaluate(message, null));
     }
 
     [Fact]

@@ -10,7 +10,8 @@ namespace FlowServer.Nodes.Sdk;
 /// A JSONata expression, as Node-RED's typed inputs, change, switch, join and sort nodes use
 /// them: the npm package <c>jsonata</c> (embedded at build) run by Jint, compiled once per deploy
 /// and evaluated against a message. Like Node-RED, it offers <c>$flowContext(key[, store])</c>,
-/// <c>$globalContext(key[, store])</c> (there is one store, so the store name is accepted and ignored), <c>$env(name)</c> and <c>$clone(value)</c>. Each expression has
+/// <c>$globalContext(key[, store])</c> (there is one store, so the store name is accepted and
+/// ignored), <c>$env(name)</c> ("" when not set) and <c>$clone(value)</c>. Each expression has
 /// its own engine with time, memory and recursion limits; evaluation is serialised.
 /// </summary>
 public sealed class JsonataExpression
@@ -46,7 +47,7 @@ public sealed class JsonataExpression
         var __expr = jsonata(__source);
         __expr.registerFunction('flowContext', function (key, store) { var j = __flow(key); return j === null ? undefined : JSON.parse(j); }, '<ss?:x>');
         __expr.registerFunction('globalContext', function (key, store) { var j = __global(key); return j === null ? undefined : JSON.parse(j); }, '<ss?:x>');
-        __expr.registerFunction('env', function (name) { var v = __env(name); return v === null ? undefined : v; }, '<s:s>');
+        __expr.registerFunction('env', function (name) { var v = __env(name); return v === null ? '' : v; }, '<s:s>');
         __expr.registerFunction('clone', function (v) { return v === undefined ? undefined : JSON.parse(JSON.stringify(v)); }, '<x:x>');
         function __evaluate(input, bindings) {
           var root = input === null ? undefined : JSON.parse(input);
