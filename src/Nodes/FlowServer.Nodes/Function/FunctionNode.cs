@@ -176,7 +176,8 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     /// <summary>One message being handled, from the call of the code until it has finished. Changed under the gate.</summary>
     sealed class Run(string? messageId, bool awaitsDone)
     {
-        readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Made only for a run that is waited for (most finish before the code returns).
+        TaskCompletionSource? _released;
         bool _settled, _done = !awaitsDone;
 
         public string? MessageId { get; } = messageId;
@@ -184,8 +185,9 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         public string? Failure { get; private set; }
         public bool IsFinished { get; private set; }
         public bool AwaitsDone => !_done;
-        public Task Released => _released.Task;
-        public void Release() => _released.TrySetResult();
+        public Task Released => Signal.Task;
+        public void Release() => Signal.TrySetResult();
+        TaskCompletionSource Signal => LazyInitializer.EnsureInitialized(ref _released, () => new(TaskCreationOptions.RunContinuationsAsynchronously));
 
         /// <summary>The code returned (or its promise settled). True when that finished the run.</summary>
         public bool Settle(string? failure)
@@ -265,7 +267,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         List<(int, FlowMessage)> toSend;
-        List<Run> finished;
+        Run[] finished;
         bool finishedNow;
         var run = new Run(message.MessageId, Options.HandlerCallsDone);
         lock (_gate)
@@ -279,15 +281,16 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                 var result = _engine.Invoke(_handler, JsValue.Undefined, [msg]);
                 if (Options.HandlerIsAsync) Follow(run, result);
                 else Settle(run, QueueResults(result));
-                _engine.Advanced.ProcessTasks(); // promise callbacks the code queued (a .then without await)
+                if (Options.HandlerIsAsync) _engine.Advanced.ProcessTasks(); // what the awaits queued
             }
             catch (Exception e) when (e is not OperationCanceledException) { Settle(run, Describe(e)); }
             finally
             {
                 _currentRun = null;
                 toSend = TakeOutbox();
-                finished = TakeFinishedRuns();
                 finishedNow = run.IsFinished;
+                if (finishedNow) _finishedRuns.Remove(run); // nobody waits for it
+                finished = TakeFinishedRuns();
             }
         }
         // What the script sent before failing still goes out, as in Node-RED.
@@ -350,10 +353,10 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         await SendAllAsync(toSend, cancellationToken);
     }
 
-    List<Run> TakeFinishedRuns()
+    Run[] TakeFinishedRuns()
     {
         if (_finishedRuns.Count == 0) return [];
-        var list = _finishedRuns.ToList();
+        var list = _finishedRuns.ToArray();
         _finishedRuns.Clear();
         return list;
     }
@@ -578,7 +581,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             {
                 await Task.Delay(delay, token);
                 List<(int, FlowMessage)> toSend;
-                List<Run> finished;
+                Run[] finished;
                 string? failure = null;
                 lock (_gate)
                 {
