@@ -40,8 +40,10 @@ public sealed class TypedValue
         text ??= "";
         switch (type)
         {
-            case "msg" or "flow" or "global":
+            case "msg":
                 return new TypedValue(type, text, null, PropertyPath.Parse(text));
+            case "flow" or "global":
+                return new TypedValue(type, text, null, PropertyPath.Parse(WithoutContextStore(text)));
             case "str" or "env":
                 return new TypedValue(type, text, text, null);
             case "num":
@@ -96,6 +98,14 @@ public sealed class TypedValue
         if (!Text.Contains("${", StringComparison.Ordinal)) return context.GetEnv(Text) ?? "";
         return System.Text.RegularExpressions.Regex.Replace(Text, @"\$\{([^}]+)\}", m => context.GetEnv(m.Groups[1].Value) ?? "");
     }
+
+    static readonly System.Text.RegularExpressions.Regex ContextStorePrefix = new(@"^#:\((\S+?)\)::(.*)$");
+
+    /// <summary>
+    /// A flow/global key without Node-RED's store prefix (<c>#:(file)::count</c> is <c>count</c>):
+    /// there is one context store here, and Node-RED too uses its default store for an unknown name.
+    /// </summary>
+    public static string WithoutContextStore(string key) => ContextStorePrefix.Match(key) is { Success: true } m ? m.Groups[2].Value : key;
 
     /// <summary>The compiled expression of a <c>jsonata</c> value.</summary>
     public JsonataExpression? Expression => _constant as JsonataExpression;

@@ -168,6 +168,64 @@ public sealed class ChangeNodeTests
     }
 
     [Fact]
+    public async Task Quoted_paths_env_date_and_deep_clone_values_and_store_prefixed_context_keys()
+    {
+        var json = """
+            [{"id":"tab1","type":"tab","env":[{"name":"SITE","value":"plant7","type":"str"}]},
+             {"id":"ch","type":"change","z":"tab1","rules":[
+               {"t":"set","p":"payload[\"x y\"]","pt":"msg","to":"spaced","tot":"str"},
+               {"t":"set","p":"site","pt":"msg","to":"SITE","tot":"env"},
+               {"t":"set","p":"label","pt":"msg","to":"${SITE}/line","tot":"env"},
+               {"t":"set","p":"stamp","pt":"msg","to":"","tot":"date"},
+               {"t":"set","p":"copy","pt":"msg","to":"payload.inner","tot":"msg","dc":true},
+               {"t":"set","p":"#:(file)::count","pt":"flow","to":"5","tot":"num"},
+               {"t":"set","p":"count","pt":"msg","to":"#:(memory)::count","tot":"flow"}],"wires":[["out"]]},
+             {"id":"out","type":"test-capture","z":"tab1"}]
+            """;
+        await using var flow = await StartAsync(json);
+        var input = FlowMessage.WithPayload(new Dictionary<string, object?> { ["inner"] = new Dictionary<string, object?> { ["v"] = 1.0 } });
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var output = await RunAsync(flow, input);
+
+        var payload = Assert.IsType<Dictionary<string, object?>>(output.Payload);
+        Assert.Equal("spaced", payload["x y"]);
+        Assert.Equal(("plant7", "plant7/line"), (output["site"], output["label"]));
+        Assert.InRange(Assert.IsType<double>(output["stamp"]), before, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        Assert.Equal(payload["inner"], output["copy"]);
+        Assert.NotSame(payload["inner"], output["copy"]);
+        Assert.Equal(5.0, flow.Runtime.Find("ch")!.FlowContext.Get("count"));
+        Assert.Equal(5.0, output["count"]);
+    }
+
+    [Fact]
+    public async Task Change_takes_its_search_value_from_flow_global_or_env()
+    {
+        var json = """
+            [{"id":"tab1","type":"tab","env":[{"name":"OLD","value":"beta","type":"str"}]},
+             {"id":"ch","type":"change","z":"tab1","rules":[
+               {"t":"change","p":"payload","pt":"msg","from":"word","fromt":"flow","to":"A","tot":"str"},
+               {"t":"change","p":"payload","pt":"msg","from":"word","fromt":"global","to":"G","tot":"str"},
+               {"t":"change","p":"payload","pt":"msg","from":"OLD","fromt":"env","to":"E","tot":"str"}],"wires":[["out"]]},
+             {"id":"out","type":"test-capture","z":"tab1"}]
+            """;
+        await using var flow = await StartAsync(json);
+        var host = flow.Runtime.Find("ch")!;
+        host.FlowContext.Set("word", "alpha");
+        host.GlobalContext.Set("word", "gamma");
+        Assert.Equal("A G E A", (await RunAsync(flow, FlowMessage.WithPayload("alpha gamma beta alpha"))).Payload);
+    }
+
+    [Fact]
+    public void A_node_in_the_format_before_Node_RED_0_18_is_refused_naming_the_field()
+    {
+        var error = Assert.Single(Validate(Flow(new { id = "old", type = "change", name = "Legacy", action = "replace", property = "payload", from = "", to = "x", reg = false })));
+        Assert.Equal(("old", "rules"), (error.NodeId, error.Field));
+        Assert.Contains("before 0.18", error.Message);
+        // A current node carries an empty action next to its rules.
+        Assert.Empty(Validate(Flow(new { id = "new", type = "change", action = "", rules = new[] { new { t = "set", p = "payload", pt = "msg", to = "x", tot = "str" } } })));
+    }
+
+    [Fact]
     public void Default_options_are_valid()
     {
         Assert.Empty(Validate(Flow(new { id = "ch", type = "change" })));

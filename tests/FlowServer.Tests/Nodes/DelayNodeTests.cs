@@ -187,6 +187,46 @@ public sealed class DelayNodeTests
     }
 
     [Fact]
+    public async Task Queue_and_timed_modes_send_a_replaced_message_on_the_second_output()
+    {
+        foreach (var mode in new[] { "queue", "timed" })
+        {
+            await using var flow = await StartDelayAsync(new { pauseType = mode, rate = "1", nbRateUnits = "0.3", rateUnits = "second" }, outputs: 2);
+            await flow.SendAsync("d", Message("a1", "a"));
+            await flow.SendAsync("d", Message("b1", "b"));
+            await flow.SendAsync("d", Message("a2", "a"));
+            Assert.Equal("a1", (await flow.NextAsync("out2")).Payload);
+            Assert.Equal(new object?[] { "a2", "b1" }, (await flow.Capture("out").TakeAsync(2)).Select(m => m.Payload));
+            Assert.True(await flow.Capture("out2").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)), mode);
+        }
+    }
+
+    [Fact]
+    public async Task Reset_in_drop_mode_lets_the_next_message_through_at_once()
+    {
+        await using var flow = await StartDelayAsync(new { pauseType = "rate", rate = "1", nbRateUnits = "1", rateUnits = "minute", drop = true });
+        await flow.SendAsync("d", "first");
+        await flow.SendAsync("d", "dropped");
+        Assert.Equal("first", (await flow.NextAsync("out")).Payload);
+        await flow.SendAsync("d", Control("reset", true));
+        await flow.SendAsync("d", "after reset");
+        Assert.Equal("after reset", (await flow.NextAsync("out")).Payload);
+        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)));
+    }
+
+    [Fact]
+    public async Task ToFront_puts_a_message_at_the_head_of_the_rate_queue()
+    {
+        await using var flow = await StartDelayAsync(new { pauseType = "rate", rate = "10", nbRateUnits = "1", rateUnits = "second", drop = false });
+        await flow.SendAsync("d", "first");
+        await flow.SendAsync("d", "queued 1");
+        await flow.SendAsync("d", "queued 2");
+        await flow.SendAsync("d", Message("urgent", null, ("toFront", true)));
+        var order = (await flow.Capture("out").TakeAsync(4)).Select(m => m.Payload);
+        Assert.Equal(new object?[] { "first", "urgent", "queued 1", "queued 2" }, order);
+    }
+
+    [Fact]
     public void Unknown_modes_units_and_a_zero_rate_are_refused()
     {
         var errors = Validate(Flow(

@@ -215,10 +215,33 @@ public sealed class JoinNodeTests
         // Out of order on purpose: reduce follows parts.index, not arrival.
         foreach (var i in Enumerable.Range(0, payloads.Length).Reverse())
         {
-            var message = FlowMessage.WithPayload(payloads[i], "t");
+            var message = FlowMessage.WithPayload(payloads[i], $"t{i}");
             message["parts"] = new Dictionary<string, object?> { ["id"] = id, ["index"] = (double)i, ["count"] = (double)payloads.Length, ["type"] = "array", ["len"] = 1.0 };
             await flow.SendAsync("j", message);
         }
+    }
+
+    static Dictionary<string, object?> MessageParts(FlowMessage message) => Assert.IsType<Dictionary<string, object?>>(message["parts"]);
+
+    [Fact]
+    public async Task Split_of_another_property_names_it_in_parts_and_auto_join_rebuilds_that_property()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "s", type = "split", property = "data.text", splt = ",", spltType = "str", arraySplt = 1, arraySpltType = "len", stream = false, addname = "", wires = new[] { new[] { "j", "pieces" } } },
+            new { id = "j", type = "join", mode = "auto", build = "object", property = "payload", propertyType = "msg", key = "topic", joiner = "\\n", joinerType = "str", accumulate = "false", timeout = "", count = "", wires = ToOut },
+            new { id = "pieces", type = "test-capture" },
+            new { id = "out", type = "test-capture" }));
+        var message = FlowMessage.WithPayload("untouched", "t1");
+        message["data"] = new Dictionary<string, object?> { ["text"] = "a,b,c" };
+        await flow.SendAsync("s", message);
+
+        var first = await flow.NextAsync("pieces", Patience);
+        Assert.Equal("data.text", MessageParts(first)["property"]);
+        Assert.Equal("a", ((Dictionary<string, object?>)first["data"]!)["text"]);
+        var joined = await flow.NextAsync("out", Patience);
+        Assert.Equal("a,b,c", ((Dictionary<string, object?>)joined["data"]!)["text"]);
+        Assert.Equal("untouched", joined.Payload);
+        flow.AssertNoErrors();
     }
 
     [Fact]
@@ -228,7 +251,9 @@ public sealed class JoinNodeTests
         await SendSequenceAsync(flow, "s1", 1.0, 2.0, 3.0, 6.0);
         var result = await flow.NextAsync("out", Patience);
         Assert.Equal(3.0, result.Payload);
-        Assert.False(result.Properties.ContainsKey("parts"));
+        // As Node-RED: the last message of the sequence, with its other properties, carries the result.
+        Assert.Equal("t3", result.Topic);
+        Assert.Equal(3.0, MessageParts(result)["index"]);
         flow.AssertNoErrors();
     }
 
@@ -237,7 +262,9 @@ public sealed class JoinNodeTests
     {
         await using var flow = await StartAsync(Flow(Reducer("$A & payload & $string($I)", ">", "str", right: true), new { id = "out", type = "test-capture" }));
         await SendSequenceAsync(flow, "s2", "a", "b", "c");
-        Assert.Equal(">c2b1a0", (await flow.NextAsync("out", Patience)).Payload);
+        var result = await flow.NextAsync("out", Patience);
+        Assert.Equal(">c2b1a0", result.Payload);
+        Assert.Equal("t0", result.Topic);
     }
 
     [Fact]

@@ -21,6 +21,45 @@ public sealed class JsonataTests
     }
 
     [Fact]
+    public void An_expression_that_names_msg_is_evaluated_against_msg_as_in_Node_RED()
+    {
+        var message = FlowMessage.WithPayload(new Dictionary<string, object?> { ["v"] = 4.0, ["msg"] = "inner" }, "plant/line1");
+        Assert.Equal(8.0, JsonataExpression.Compile("msg.payload.v * 2").Evaluate(message, null));
+        Assert.Equal("plant/line1", JsonataExpression.Compile("$string(msg.topic)").Evaluate(message, null));
+        // `msg` inside a longer name, a path step or a string does not switch to {msg: …}.
+        Assert.Equal("inner", JsonataExpression.Compile("payload.msg").Evaluate(message, null));
+        Assert.Equal("msg!", JsonataExpression.Compile("'msg' & '!'").Evaluate(message, null));
+        Assert.Equal(5.0, JsonataExpression.Compile("payload.v + 1").Evaluate(message, null));
+        // As Node-RED: $env of a variable that is not set is "".
+        Assert.Equal("[]", JsonataExpression.Compile("'[' & $env('FLOWSERVER_TEST_UNSET_VARIABLE') & ']'").Evaluate(message, null));
+    }
+
+    [Fact]
+    public async Task Context_functions_take_a_store_name_and_moment_is_refused_at_deploy()
+    {
+        await using var flow = await StartAsync(Flow(
+            new
+            {
+                id = "ch", type = "change", wires = new[] { new[] { "out" } },
+                rules = new object[]
+                {
+                    new { t = "set", p = "factor", pt = "flow", to = "3", tot = "num" },
+                    new { t = "set", p = "limit", pt = "global", to = "10", tot = "num" },
+                    new { t = "set", p = "payload", pt = "msg", to = "msg.payload * $flowContext('factor', 'memory') + $globalContext('limit', 'memory')", tot = "jsonata" },
+                },
+            },
+            new { id = "out", type = "test-capture" }));
+        await flow.SendAsync("ch", 2.0);
+        Assert.Equal(16.0, (await flow.NextAsync("out")).Payload);
+        flow.AssertNoErrors();
+
+        var errors = Validate(Flow(new { id = "m", type = "change", name = "stamp", rules = new[] { new { t = "set", p = "payload", pt = "msg", to = "$moment().format('YYYY')", tot = "jsonata" } } }));
+        var error = Assert.Single(errors);
+        Assert.Equal(("m", "rules"), (error.NodeId, error.Field));
+        Assert.Contains("$moment", error.Message);
+    }
+
+    [Fact]
     public void A_bad_expression_is_refused_at_deploy_naming_node_and_field()
     {
         var errors = Validate(Flow(

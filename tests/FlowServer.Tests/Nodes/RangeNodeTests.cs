@@ -1,5 +1,6 @@
 using FlowServer.Nodes.Sdk;
 using FlowServer.Testing;
+using Microsoft.Extensions.Logging;
 using Xunit;
 using static FlowServer.Testing.FlowTestHarness;
 
@@ -90,17 +91,35 @@ public sealed class RangeNodeTests
     }
 
     [Fact]
-    public async Task A_value_that_is_not_a_number_is_an_error_with_the_message_and_is_not_sent()
+    public async Task A_value_that_is_not_a_number_is_logged_and_not_sent_as_Node_RED_does()
     {
-        await using var flow = await StartRangeAsync("scale");
+        var logs = new ListLoggerProvider();
+        using var loggers = LoggerFactory.Create(builder => builder.AddProvider(logs));
+        await using var flow = await StartAsync(Flow(
+            new { id = "r", type = "range", name = "Scaler", minin = "0", maxin = "10", minout = "0", maxout = "100", action = "scale", round = false, property = "payload", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" },
+            new { id = "c", type = "catch", scope = (string[]?)null, wires = new[] { new[] { "caught" } } },
+            new { id = "caught", type = "test-capture" }), loggers: loggers);
         await flow.SendAsync("r", "abc", "t1");
-        var caught = await flow.NextAsync("caught");
-        var error = Assert.IsType<Dictionary<string, object?>>(caught["error"]);
-        Assert.Contains("not a number", (string)error["message"]!);
-        Assert.Equal("r", ((Dictionary<string, object?>)error["source"]!)["id"]);
-        Assert.Equal("t1", caught.Topic);
-        Assert.Contains(flow.Errors, e => e.StartsWith("r:", StringComparison.Ordinal));
-        Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+        await flow.SendAsync("r", "5");
+        Assert.Equal(50.0, (await flow.NextAsync("out")).Payload);
+        Assert.Contains(logs.Entries, e => e.Text.Contains("not a number", StringComparison.Ordinal) && e.Text.Contains("abc", StringComparison.Ordinal));
+        Assert.True(await flow.Capture("caught").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_reversed_input_range_swaps_both_ranges_and_round_narrows_the_output_range()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "r", type = "range", minin = "10", maxin = "0", minout = "0.4", maxout = "99.6", action = "clamp", round = true, property = "payload", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        // Swapped: 0..10 maps to 99.6..0.4; rounding then takes minout up and maxout down, as
+        // Node-RED does after the swap: 0..10 maps to 100..0.
+        Assert.Equal(100.0, await MapAsync(flow, 0.0));
+        Assert.Equal(0.0, await MapAsync(flow, 12.0));   // clamped to 10
+        Assert.Equal(50.0, await MapAsync(flow, 5.0));
+        Assert.Equal(75.0, await MapAsync(flow, 2.5));
     }
 
     [Fact]

@@ -171,6 +171,63 @@ public sealed class SwitchNodeTests
     }
 
     [Fact]
+    public async Task Tail_uses_the_sequence_count()
+    {
+        await using var flow = await StartSwitchAsync([new { t = "tail", v = "2", vt = "num" }, new { t = "else" }]);
+        for (var i = 0; i < 4; i++)
+        {
+            var message = FlowMessage.WithPayload((double)i);
+            message["parts"] = new Dictionary<string, object?> { ["index"] = (double)i, ["count"] = 4.0 };
+            await flow.SendAsync("sw", message);
+        }
+        Assert.Equal([2.0, 3.0], (await flow.Capture("out0").TakeAsync(2)).Select(m => m.Payload));
+        Assert.Equal([0.0, 1.0], (await flow.Capture("out1").TakeAsync(2)).Select(m => m.Payload));
+    }
+
+    static Dictionary<string, object?> V(object? value) => new() { ["v"] = value };
+
+    [Fact]
+    public async Task Lte_false_nnull_nempty_istype_hask_on_arrays_and_prev_follow_Node_RED()
+    {
+        await using var flow = await StartSwitchAsync([
+            new { t = "lte", v = "3", vt = "num" },
+            new { t = "false" },
+            new { t = "nnull" },
+            new { t = "nempty" },
+            new { t = "istype", v = "boolean", vt = "boolean" },
+            new { t = "istype", v = "null", vt = "null" },
+            new { t = "istype", v = "undefined", vt = "undefined" },
+            new { t = "hask", v = "1", vt = "str" },
+            new { t = "gt", v = "", vt = "prev" },
+        ], property: "payload.v");
+        // The same cases run against Node-RED in the differential case switch-more.
+        await AssertRoutesAsync(flow, 9,
+            (V(3.0), [0, 2, 8]),                            // prev starts as null: 3 > null
+            (V(false), [0, 1, 2, 4]),                       // false <= 3 (0 <= 3)
+            (V(null), [0, 5]),                              // null <= 3; nnull excludes null
+            (new Dictionary<string, object?>(), [6]),       // undefined: no comparison holds
+            (V(new List<object?> { 1.0, 2.0 }), [2, 3, 7]), // an array has own property "1"; x > undefined is false
+            (V("ab"), [2, 3, 7, 8]),                        // so has a string; "ab" > "1,2" as text
+            (V(new List<object?>()), [0, 2]),               // [] is "" is 0
+            (V(5.0), [2, 8]),
+            (V(new Dictionary<string, object?> { ["1"] = true }), [2, 3, 7]));
+    }
+
+    [Fact]
+    public async Task The_tested_property_may_be_an_env_variable()
+    {
+        var json = """
+            [{"id":"tab1","type":"tab","env":[{"name":"MODE","value":"night","type":"str"}]},
+             {"id":"sw","type":"switch","z":"tab1","property":"MODE","propertyType":"env","rules":[{"t":"eq","v":"night","vt":"str"},{"t":"else"}],"checkall":"true","outputs":2,"wires":[["out0"],["out1"]]},
+             {"id":"out0","type":"test-capture","z":"tab1"},{"id":"out1","type":"test-capture","z":"tab1"}]
+            """;
+        await using var flow = await StartAsync(json);
+        await flow.SendAsync("sw", "any");
+        Assert.Equal("any", (await flow.NextAsync("out0")).Payload);
+        Assert.True(await flow.Capture("out1").StaysEmptyAsync(TimeSpan.FromMilliseconds(100)));
+    }
+
+    [Fact]
     public void Invalid_rules_and_jsonata_are_refused_at_deploy_naming_node_and_field()
     {
         var errors = Validate(Flow(new

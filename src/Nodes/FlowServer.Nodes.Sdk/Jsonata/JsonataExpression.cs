@@ -9,14 +9,29 @@ namespace FlowServer.Nodes.Sdk;
 /// <summary>
 /// A JSONata expression, as Node-RED's typed inputs, change, switch, join and sort nodes use
 /// them: the npm package <c>jsonata</c> (embedded at build) run by Jint, compiled once per deploy
-/// and evaluated against a message. Like Node-RED, it offers <c>$flowContext(key)</c>,
-/// <c>$globalContext(key)</c>, <c>$env(name)</c> and <c>$clone(value)</c>. Each expression has
+/// and evaluated against a message. Like Node-RED, it offers <c>$flowContext(key[, store])</c>,
+/// <c>$globalContext(key[, store])</c> (there is one store, so the store name is accepted and
+/// ignored), <c>$env(name)</c> ("" when not set) and <c>$clone(value)</c>. Each expression has
 /// its own engine with time, memory and recursion limits; evaluation is serialised.
 /// </summary>
 public sealed class JsonataExpression
 {
     /// <summary>Longest a single evaluation may run before it fails.</summary>
     public static readonly TimeSpan EvaluationTimeout = TimeSpan.FromSeconds(2);
+
+    static readonly TimeSpan LibraryLoadTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Jint's time limit, with a budget that can change after the library is loaded.</summary>
+    sealed class Deadline : Constraint
+    {
+        long _started;
+        public TimeSpan Budget { get; set; }
+        public override void Reset() => _started = System.Diagnostics.Stopwatch.GetTimestamp();
+        public override void Check()
+        {
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(_started) > Budget) throw new TimeoutException();
+        }
+    }
 
     static readonly Lazy<Prepared<Script>> Library = new(() =>
     {
@@ -30,13 +45,22 @@ public sealed class JsonataExpression
     // cross between .NET and JavaScript as JSON text, so no CLR object reaches the script).
     const string Glue = """
         var __expr = jsonata(__source);
-        __expr.registerFunction('flowContext', function (key) { var j = __flow(key); return j === null ? undefined : JSON.parse(j); }, '<s:x>');
-        __expr.registerFunction('globalContext', function (key) { var j = __global(key); return j === null ? undefined : JSON.parse(j); }, '<s:x>');
-        __expr.registerFunction('env', function (name) { var v = __env(name); return v === null ? undefined : v; }, '<s:s>');
+        __expr.registerFunction('flowContext', function (key, store) { var j = __flow(key); return j === null ? undefined : JSON.parse(j); }, '<ss?:x>');
+        __expr.registerFunction('globalContext', function (key, store) { var j = __global(key); return j === null ? undefined : JSON.parse(j); }, '<ss?:x>');
+        __expr.registerFunction('env', function (name) { var v = __env(name); return v === null ? '' : v; }, '<s:s>');
         __expr.registerFunction('clone', function (v) { return v === undefined ? undefined : JSON.parse(JSON.stringify(v)); }, '<x:x>');
-        function __evaluate(input, bindings) { return __expr.evaluate(input === null ? undefined : JSON.parse(input), bindings === null ? undefined : JSON.parse(bindings)); }
+        function __evaluate(input, bindings) {
+          var root = input === null ? undefined : JSON.parse(input);
+          return __expr.evaluate(__legacy ? { msg: root } : root, bindings === null ? undefined : JSON.parse(bindings));
+        }
         function __result(value) { return value === undefined ? null : JSON.stringify(value); }
         """;
+
+    // Node-RED's rule: an expression that names `msg` (not as part of a longer name, a string or
+    // a path step) is evaluated against {msg: …}, so `msg.payload * 2` works as in older flows.
+    static readonly System.Text.RegularExpressions.Regex LegacyMessageReference = new(@"(^|[^a-zA-Z0-9_'"".])msg([^a-zA-Z0-9_'""]|$)");
+
+    static readonly System.Text.RegularExpressions.Regex MomentCall = new(@"\$moment\s*\(");
 
     readonly Engine _engine;
     readonly Lock _gate = new();
@@ -57,24 +81,31 @@ public sealed class JsonataExpression
     /// </summary>
     public static JsonataExpression Compile(string text)
     {
+        // Node-RED adds moment.js as $moment; it is not embedded here, so say so at deploy rather than fail per message.
+        if (MomentCall.IsMatch(text)) throw new FormatException("$moment() is not supported in JSONata here (use $now(), $millis() or $fromMillis())");
+        // Loading the library is not an evaluation: on a busy machine it may take longer than one may.
+        var deadline = new Deadline { Budget = LibraryLoadTimeout };
         var engine = new Engine(options => options
-            .TimeoutInterval(EvaluationTimeout)
+            .Constraint(deadline)
             .LimitMemory(64_000_000)
             .LimitRecursion(1000)
             .Strict(false));
         var expression = new JsonataExpression(text, engine);
         engine.SetValue("__source", text);
+        engine.SetValue("__legacy", LegacyMessageReference.IsMatch(text));
         engine.SetValue("__flow", new Func<string, string?>(key => expression.ContextJson(c => c.FlowContext, key)));
         engine.SetValue("__global", new Func<string, string?>(key => expression.ContextJson(c => c.GlobalContext, key)));
         engine.SetValue("__env", new Func<string, string?>(name => expression._context?.GetEnv(name)));
         engine.Execute(Library.Value);
         try { engine.Execute(Glue); }
         catch (JavaScriptException e) { throw new FormatException($"invalid JSONata expression: {Describe(e)}"); }
+        deadline.Budget = EvaluationTimeout;
         return expression;
     }
 
     /// <summary>
-    /// Evaluates against a message (the expression's root is the msg object) with optional
+    /// Evaluates against a message (the expression's root is the msg object, or <c>{msg}</c> when
+    /// the expression names <c>msg</c>, as in Node-RED) with optional
     /// extra variables (<c>$A</c>, <c>$N</c> of join's reduce mode). Returns the result as a
     /// message value (null for JSONata's undefined). Throws <see cref="FlowNodeException"/>
     /// when evaluation fails or runs over its time.

@@ -83,8 +83,11 @@ public sealed class InjectOptions : NodeOptions
 
     ### Details
     Every entry of *props* sets one message property from a typed value (msg, flow, global,
-    str, num, bool, json, bin, date, env). *repeat* is in seconds; *crontab* takes a standard
-    five-field cron expression and wins over *repeat*.
+    str, num, bool, json, bin, date, env, jsonata). *repeat* is in seconds; *crontab* takes a
+    standard five-field cron expression (or six, with seconds first), which is also how
+    Node-RED's editor writes "interval between times" (`*/10 8-17 * * 1-5`: every 10 minutes
+    from 08:00 to 17:50 on weekdays). When both are set, *repeat* wins, as in Node-RED. With
+    *once*, the first message goes *onceDelay* seconds after start and the repeat starts then.
     """)]
 public sealed class InjectNode : FlowNode<InjectOptions>, IInjectable
 {
@@ -93,34 +96,53 @@ public sealed class InjectNode : FlowNode<InjectOptions>, IInjectable
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (Options.Once)
-        {
-            var delay = TimeSpan.FromSeconds(Options.OnceDelay);
-            _ = Task.Delay(delay, Context.Stopping).ContinueWith(_ => FireAsync(), TaskContinuationOptions.OnlyOnRanToCompletion);
-        }
-        if (Options.Schedule is { } schedule)
-        {
-            _schedule = CancellationTokenSource.CreateLinkedTokenSource(Context.Stopping);
-            _ = RunScheduleAsync(schedule, _schedule.Token);
-        }
-        else if (Options.Repeat > 0)
+        // As Node-RED: "once" fires after its delay (0 counts as 0.1 s) and only then starts the repeat.
+        if (Options.Once) _ = FireOnceThenRepeatAsync(TimeSpan.FromSeconds(Options.OnceDelay > 0 ? Options.OnceDelay : 0.1));
+        else StartRepeating();
+        return Task.CompletedTask;
+    }
+
+    async Task FireOnceThenRepeatAsync(TimeSpan delay)
+    {
+        try { await Task.Delay(delay, Context.Stopping); }
+        catch (OperationCanceledException) { return; }
+        await FireAsync();
+        if (!Context.Stopping.IsCancellationRequested) StartRepeating();
+    }
+
+    // An interval wins over a cron schedule, as in Node-RED (its editor sets only one of them).
+    void StartRepeating()
+    {
+        if (Options.Repeat > 0)
         {
             var period = TimeSpan.FromSeconds(Options.Repeat);
             _timer = new Timer(_ => _ = FireAsync(), null, period, period);
         }
-        return Task.CompletedTask;
+        else if (Options.Schedule is { } schedule)
+        {
+            _schedule = CancellationTokenSource.CreateLinkedTokenSource(Context.Stopping);
+            _ = RunScheduleAsync(schedule, _schedule.Token);
+        }
     }
 
     async Task RunScheduleAsync(Cronos.CronExpression schedule, CancellationToken token)
     {
+        var from = DateTimeOffset.Now;
         while (!token.IsCancellationRequested)
         {
-            var next = schedule.GetNextOccurrence(DateTimeOffset.Now, TimeZoneInfo.Local);
+            // The next occurrence after the last one fired, so a timer that wakes a little early
+            // cannot fire the same occurrence twice; occurrences missed while busy are skipped.
+            var next = schedule.GetNextOccurrence(from, TimeZoneInfo.Local);
             if (next is null) return;
-            var wait = next.Value - DateTimeOffset.Now;
-            try { await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, token); }
+            try
+            {
+                for (var wait = next.Value - DateTimeOffset.Now; wait > TimeSpan.Zero; wait = next.Value - DateTimeOffset.Now)
+                    await Task.Delay(wait, token);
+            }
             catch (OperationCanceledException) { return; }
             await FireAsync();
+            var now = DateTimeOffset.Now;
+            from = now > next.Value ? now : next.Value;
         }
     }
 

@@ -33,11 +33,24 @@ public sealed class ChangeOptions : NodeOptions
     [Property("rules", Editor = PropertyEditor.List, Help = "Rules applied in order: set, change (search and replace), delete or move a msg, flow or global property")]
     public List<ChangeRule> Rules { get; set; } = [new() { T = "set", P = "payload", Pt = "msg", To = "", Tot = "str" }];
 
+    [Property("action", Editor = PropertyEditor.Hidden, Help = "The format of Node-RED before 0.18 (kept for import; refused when there are no rules)")]
+    public string Action { get; set; } = "";
+
     [JsonIgnore] internal IReadOnlyList<CompiledChangeRule> Compiled { get; private set; } = [];
+
+    // The default rules stay this very list unless the flow has "rules" of its own.
+    readonly List<ChangeRule> _defaultRules;
+
+    public ChangeOptions() => _defaultRules = Rules;
 
     public override IEnumerable<OptionError> Validate()
     {
         var errors = new List<OptionError>();
+        if (ReferenceEquals(Rules, _defaultRules) && !string.IsNullOrEmpty(Action))
+        {
+            errors.Add(new OptionError("rules", $"are missing: the node is in the format of Node-RED before 0.18 (action '{Action}', property, from, to); deploy the flow once in a current Node-RED, or write the rule as rules"));
+            return errors;
+        }
         var compiled = new List<CompiledChangeRule>();
         for (var i = 0; i < Rules.Count; i++)
         {
@@ -50,7 +63,7 @@ public sealed class ChangeOptions : NodeOptions
             if (string.IsNullOrWhiteSpace(rule.P)) { Fail("p is required"); continue; }
             var scope = string.IsNullOrEmpty(rule.Pt) ? "msg" : rule.Pt;
             if (!Scopes.Contains(scope)) { Fail($"pt must be msg, flow or global, got '{scope}'"); continue; }
-            if (!PropertyPath.TryParse(rule.P, out var path, out var pathError)) { Fail($"p: {pathError}"); continue; }
+            if (!PropertyPath.TryParse(scope == "msg" ? rule.P : TypedValue.WithoutContextStore(rule.P), out var path, out var pathError)) { Fail($"p: {pathError}"); continue; }
             var target = new ChangeTarget(scope, path!);
 
             try
@@ -67,7 +80,7 @@ public sealed class ChangeOptions : NodeOptions
                         var toScope = string.IsNullOrEmpty(rule.Tot) ? "msg" : rule.Tot;
                         if (!Scopes.Contains(toScope)) { Fail($"tot must be msg, flow or global for a move, got '{toScope}'"); continue; }
                         if (string.IsNullOrWhiteSpace(rule.To)) { Fail("to is required for a move"); continue; }
-                        if (!PropertyPath.TryParse(rule.To, out var toPath, out var toError)) { Fail($"to: {toError}"); continue; }
+                        if (!PropertyPath.TryParse(toScope == "msg" ? rule.To : TypedValue.WithoutContextStore(rule.To), out var toPath, out var toError)) { Fail($"to: {toError}"); continue; }
                         compiled.Add(new CompiledChangeRule(kind, target, null, new ChangeTarget(toScope, toPath!), null, null, false));
                         break;
                     case "change":
@@ -147,6 +160,10 @@ internal sealed record CompiledChangeRule(string Kind, ChangeTarget Target, Type
     * **move** moves a property to another place.
 
     Setting a property to a msg, flow or global property that does not exist deletes it.
+    Flow and global keys may carry Node-RED's store prefix (`#:(file)::count`); there is one
+    context store, so the prefix is accepted and the key used. A node saved in the format of
+    Node-RED before 0.18 (`action`, `property`, `from`, `to` and no `rules`) is refused at
+    deploy.
     A *JSONata* value (`tot: "jsonata"`) is an expression evaluated against the message, with
     `$flowContext`, `$globalContext` and `$env` as in Node-RED.
     """)]

@@ -39,7 +39,7 @@ public sealed class DelayOptions : NodeOptions
     [Property("allowrate", Editor = PropertyEditor.Checkbox, Label = "Allow msg.rate (in ms) to override the rate")]
     public bool AllowRate { get; set; }
 
-    [Property("outputs", Editor = PropertyEditor.Select, Choices = ["1", "2"], Help = "2: in rate mode with drop, dropped messages leave on the second output")]
+    [Property("outputs", Editor = PropertyEditor.Select, Choices = ["1", "2"], Help = "2: dropped messages leave on the second output (rate mode with drop; queue and timed: a message replaced by a newer one of its topic)")]
     public int Outputs { get; set; } = 1;
 
     public TimeSpan Delay { get; private set; }
@@ -245,9 +245,11 @@ public sealed class DelayNode : FlowNode<DelayOptions>
             lock (_sync)
             {
                 _queue.Clear();
-                // The running interval ends: the next message passes at once.
+                // The running interval ends: the next message passes at once (with drop too, as
+                // Node-RED forgets when it last sent, unless the reset also flushes).
                 _rateTimerRunning = false;
                 _rateGeneration++;
+                if (!message.Properties.ContainsKey("flush")) _lastSent = -1;
             }
             Context.SetStatus(new NodeStatus(null, null, "reset"));
             return;
@@ -363,14 +365,17 @@ public sealed class DelayNode : FlowNode<DelayOptions>
         if (!flushing || message.Properties.Keys.Any(k => k is not "_msgid"))
         {
             if (!message.Properties.ContainsKey("topic")) message["topic"] = "_none_";
+            FlowMessage? replaced = null;
             lock (_sync)
             {
                 // The newest message of a topic takes the place of the one waiting.
                 var node = _queue.First;
                 while (node is not null && !MessageValue.DeepEquals(node.Value["topic"], message["topic"])) node = node.Next;
-                if (node is not null) node.Value = message;
+                if (node is not null) (replaced, node.Value) = (node.Value, message);
                 else _queue.AddLast(message);
             }
+            // As Node-RED: with two outputs, the message replaced leaves on the second.
+            if (replaced is not null && Options.Outputs == 2) await Context.SendAsync(1, replaced, cancellationToken);
         }
         if (flushing)
         {

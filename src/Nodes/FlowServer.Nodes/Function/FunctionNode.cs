@@ -14,8 +14,11 @@ namespace FlowServer.Nodes.Function;
 
 public sealed class FunctionOptions : NodeOptions
 {
-    /// <summary>Used when <c>timeout</c> is 0: Node-RED has no limit, but one runaway script would block its node forever.</summary>
-    public const double DefaultTimeoutSeconds = 30;
+    /// <summary>
+    /// Used when <c>timeout</c> is 0. Node-RED has no limit, but a runaway script would block its
+    /// node forever, and (running on its sender's thread) whatever feeds it, such as an mqtt in.
+    /// </summary>
+    public const double DefaultTimeoutSeconds = 5;
 
     [Property("func", Editor = PropertyEditor.Code, Label = "On Message", Help = "JavaScript run for every message; `msg` is the message, `return msg` sends it on")]
     public string Func { get; set; } = "\nreturn msg;";
@@ -23,7 +26,7 @@ public sealed class FunctionOptions : NodeOptions
     [Property("outputs", Editor = PropertyEditor.Number, Min = 0, Max = 64, Help = "Number of outputs; return an array with one entry per output")]
     public int Outputs { get; set; } = 1;
 
-    [Property("timeout", Editor = PropertyEditor.Number, Min = 0, Help = "Seconds one run may take; 0 means the server default of 30 s")]
+    [Property("timeout", Editor = PropertyEditor.Number, Min = 0, Help = "Seconds one run may take, waiting for its promise or node.done() included; 0 means the server default of 5 s")]
     public double Timeout { get; set; }
 
     [Property("initialize", Editor = PropertyEditor.Code, Label = "On Start", Help = "JavaScript run once when the node starts")]
@@ -42,6 +45,8 @@ public sealed class FunctionOptions : NodeOptions
     [JsonIgnore] public Prepared<Script>? Setup { get; private set; }
     [JsonIgnore] public Prepared<Script>? Cleanup { get; private set; }
     [JsonIgnore] public bool HandlerIsAsync { get; private set; }
+    /// <summary>The code calls <c>node.done()</c>: a run then finishes when it does (Node-RED's rule).</summary>
+    [JsonIgnore] public bool HandlerCallsDone { get; private set; }
     /// <summary>Length of the wrapper text before the body on line 1 (error columns are shifted by it).</summary>
     [JsonIgnore] public int HandlerPrefixLength { get; private set; }
 
@@ -54,6 +59,7 @@ public sealed class FunctionOptions : NodeOptions
         // Parsed at deploy, so a syntax error refuses the deploy and the node starts without parsing.
         // The body stays on the wrapper's first line so that line numbers match the editor's.
         HandlerIsAsync = UsesAwait(Func);
+        HandlerCallsDone = CallsNodeDone(Func);
         var prefix = HandlerIsAsync ? "(async function (msg) {" : "(function (msg) {";
         HandlerPrefixLength = prefix.Length;
         if (Prepare("func", Func, prefix, errors) is { } handler) Handler = handler;
@@ -65,6 +71,22 @@ public sealed class FunctionOptions : NodeOptions
     // Node-RED runs every body as an async function; a plain function is much cheaper, so only
     // bodies that may await pay for the promise.
     static bool UsesAwait(string code) => code.Contains("await", StringComparison.Ordinal);
+
+    // As Node-RED: a call node.done() in the code (not in a comment or a string) means the code
+    // says itself when it has finished with a message.
+    static bool CallsNodeDone(string code)
+    {
+        if (!NodeDoneText.IsMatch(code)) return false;
+        try
+        {
+            var program = new Acornima.Parser().ParseScript("(async function () {" + code + "\n})");
+            return program.DescendantNodes().OfType<CallExpression>().Any(call =>
+                call.Callee is MemberExpression { Object: Identifier { Name: "node" }, Property: Identifier { Name: "done" } });
+        }
+        catch (Acornima.ParseErrorException) { return false; } // the syntax error is reported by Prepare
+    }
+
+    static readonly System.Text.RegularExpressions.Regex NodeDoneText = new(@"node\.done\s*\(");
 
     // Prepared scripts are immutable and shared by engines; flows repeat the same code in many
     // nodes (copied nodes, generated flows), so a deploy parses each distinct text once.
@@ -112,14 +134,21 @@ public sealed class FunctionOptions : NodeOptions
     `toString(encoding)`), `console`, and `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval`
     (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
 
+    A message is finished when the code returns, or, with `await`, when its promise settles;
+    when the code calls `node.done()` anywhere, only when `node.done()` is called (Node-RED's
+    rule). Complete nodes fire then, and the next message waits until then, so messages are
+    handled one at a time, in order.
+
     *On Start* runs once when the node starts and *On Stop* when it stops; both see `node` and
     the context, not `msg`.
 
     Values read from context are copies: change them and `set` them again to keep the change.
 
     The code runs in a sandbox without access to the server. Each run is limited to *timeout*
-    seconds (30 s when 0), 1000 nested calls and 512 MB of allocations; a script that exceeds a
-    limit fails with an error (caught by catch nodes) and the next message is processed as usual.
+    seconds, waiting included (5 s when 0; Node-RED has no default limit, but a runaway loop
+    would otherwise hold the node, and whatever feeds it, for good), 1000 nested calls and
+    512 MB of allocations; a script that exceeds a limit fails with an error (caught by catch
+    nodes) and the next message is processed as usual. Set *timeout* for longer waits.
     Use `node.error(err, msg)` to raise an error catch nodes see without stopping the function.
     """)]
 public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
@@ -134,8 +163,60 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     Engine? _engine;
     JsConverter? _converter;
     JsValue? _handler;
-    string? _currentMessageId;
+    JsValue? _follow;
+    // The message being handled, as node.send and node.done see it; timers and promise callbacks
+    // run as the run that started them.
+    Run? _currentRun;
     bool _running;
+
+    // Runs that finished since the gate was taken; released once what they sent has gone out,
+    // so the next message (and a complete node) never overtakes a run's last messages.
+    readonly List<Run> _finishedRuns = [];
+
+    /// <summary>One message being handled, from the call of the code until it has finished. Changed under the gate.</summary>
+    sealed class Run(string? messageId, bool awaitsDone)
+    {
+        // Made only for a run that is waited for (most finish before the code returns).
+        TaskCompletionSource? _released;
+        bool _settled, _done = !awaitsDone;
+
+        public string? MessageId { get; } = messageId;
+        public long Started { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+        public string? Failure { get; private set; }
+        public bool IsFinished { get; private set; }
+        public bool AwaitsDone => !_done;
+        public Task Released => Signal.Task;
+        public void Release() => Signal.TrySetResult();
+        TaskCompletionSource Signal => LazyInitializer.EnsureInitialized(ref _released, () => new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        /// <summary>The code returned (or its promise settled). True when that finished the run.</summary>
+        public bool Settle(string? failure)
+        {
+            _settled = true;
+            return Finish(failure);
+        }
+
+        /// <summary>The code called node.done(). True when that finished the run.</summary>
+        public bool Done(string? failure)
+        {
+            _done = true;
+            return Finish(failure);
+        }
+
+        // A failure finishes a run at once.
+        bool Finish(string? failure)
+        {
+            if (IsFinished) return false;
+            Failure = failure;
+            IsFinished = failure is not null || (_settled && _done);
+            return IsFinished;
+        }
+    }
+
+    void Settle(Run run, string? failure)
+    {
+        if (run.Settle(failure)) _finishedRuns.Add(run);
+    }
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -173,6 +254,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         _converter = new JsConverter(_engine);
         InstallGlobals(_engine, _converter);
         _handler = _engine.Evaluate(Options.Handler);
+        _follow = _engine.Evaluate("(function (result, fulfilled, rejected) { Promise.resolve(result).then(fulfilled, rejected); })");
     }
 
     Engine CreateEngine() => new(options =>
@@ -185,29 +267,65 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
         List<(int, FlowMessage)> toSend;
-        string? failure = null;
+        Run[] finished;
+        bool finishedNow;
+        var run = new Run(message.MessageId, Options.HandlerCallsDone);
         lock (_gate)
         {
             if (!_running) throw new FlowNodeException("the function is not running");
             EnsureEngine();
-            _currentMessageId = message.MessageId;
+            _currentRun = run;
             try
             {
                 var msg = _converter!.ToJs(message.Properties);
                 var result = _engine.Invoke(_handler, JsValue.Undefined, [msg]);
-                if (Options.HandlerIsAsync) result = result.UnwrapIfPromise();
-                failure = QueueResults(result);
+                if (Options.HandlerIsAsync) Follow(run, result);
+                else Settle(run, QueueResults(result));
+                if (Options.HandlerIsAsync) _engine.Advanced.ProcessTasks(); // what the awaits queued
             }
-            catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
+            catch (Exception e) when (e is not OperationCanceledException) { Settle(run, Describe(e)); }
             finally
             {
-                _currentMessageId = null;
+                _currentRun = null;
                 toSend = TakeOutbox();
+                finishedNow = run.IsFinished;
+                if (finishedNow) _finishedRuns.Remove(run); // nobody waits for it
+                finished = TakeFinishedRuns();
             }
         }
         // What the script sent before failing still goes out, as in Node-RED.
         await SendAllAsync(toSend, cancellationToken);
-        if (failure is not null) throw new FlowNodeException(failure);
+        foreach (var done in finished) done.Release();
+        if (!finishedNow) await WaitForAsync(run, cancellationToken);
+        if (run.Failure is { } failure) throw new FlowNodeException(failure);
+    }
+
+    // The promise of an async run settles later, from a timer callback (under the gate, like
+    // everything that touches the engine); the run waits for it without holding the gate.
+    void Follow(Run run, JsValue result)
+    {
+        var fulfilled = Fn(_engine!, "fulfilled", args => { AsRun(run, () => Settle(run, QueueResults(Arg(args, 0)))); return JsValue.Undefined; });
+        var rejected = Fn(_engine!, "rejected", args => { Settle(run, JsConverter.ErrorText(Arg(args, 0))); return JsValue.Undefined; });
+        _engine!.Invoke(_follow!, JsValue.Undefined, [result, fulfilled, rejected]);
+    }
+
+    void AsRun(Run run, Action action)
+    {
+        var outer = _currentRun;
+        _currentRun = run;
+        try { action(); }
+        finally { _currentRun = outer; }
+    }
+
+    async Task WaitForAsync(Run run, CancellationToken cancellationToken)
+    {
+        var remaining = Options.RunLimit - System.Diagnostics.Stopwatch.GetElapsedTime(run.Started);
+        try { await run.Released.WaitAsync(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, cancellationToken); }
+        catch (TimeoutException)
+        {
+            var waitingFor = run.AwaitsDone ? "node.done() was not called" : "its promise did not settle";
+            throw new FlowNodeException($"Script did not finish within {Options.RunLimit.TotalMilliseconds:0} ms ({waitingFor}) in {Who}");
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -233,6 +351,14 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         }
         if (failure is not null) Context.ReportError($"On Stop failed: {failure}");
         await SendAllAsync(toSend, cancellationToken);
+    }
+
+    Run[] TakeFinishedRuns()
+    {
+        if (_finishedRuns.Count == 0) return [];
+        var list = _finishedRuns.ToArray();
+        _finishedRuns.Clear();
+        return list;
     }
 
     List<(int, FlowMessage)> TakeOutbox()
@@ -281,7 +407,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         var properties = (Dictionary<string, object?>)_converter!.FromJs(value)!;
         var message = new FlowMessage(properties);
         // Node-RED gives every message a function sends the id of the message being handled.
-        if (_currentMessageId is not null) message.MessageId = _currentMessageId;
+        if (_currentRun?.MessageId is { } id) message.MessageId = id;
         _outbox.Add((port, message));
         return null;
     }
@@ -297,9 +423,11 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     };
 
     /// <summary>An exception out of the engine as a sentence for the flow author.</summary>
+    string Who => $"function '{Context.NodeName ?? Context.NodeId}' ({Context.NodeId})";
+
     string Describe(Exception e)
     {
-        var who = $"function '{Context.NodeName ?? Context.NodeId}' ({Context.NodeId})";
+        var who = Who;
         return e switch
         {
             TimeoutException => $"Script execution timed out after {Options.RunLimit.TotalMilliseconds:0} ms in {who}",
@@ -353,7 +481,12 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             if (error is not null) throw new JavaScriptException(engine.Intrinsics.TypeError, error);
             return JsValue.Undefined;
         }));
-        node.FastSetDataProperty("done", Fn(engine, "done", _ => JsValue.Undefined));
+        node.FastSetDataProperty("done", Fn(engine, "done", args =>
+        {
+            var error = Arg(args, 0);
+            if (_currentRun is { } run && run.Done(error.IsNullish() ? null : JsConverter.ErrorText(error))) _finishedRuns.Add(run);
+            return JsValue.Undefined;
+        }));
         node.FastSetDataProperty("error", Fn(engine, "error", args =>
         {
             var text = JsConverter.ErrorText(Arg(args, 0));
@@ -429,7 +562,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         var id = ++_lastTimerId;
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(Context.Stopping);
         _timers[id] = cancel;
-        _ = RunTimerAsync(id, callback, extra, delay, repeat, cancel.Token);
+        _ = RunTimerAsync(id, callback, extra, delay, repeat, _currentRun, cancel.Token);
         return new JsNumber(id);
     }
 
@@ -440,7 +573,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         cancel.Dispose();
     }
 
-    async Task RunTimerAsync(int id, JsValue callback, JsValue[] args, TimeSpan delay, bool repeat, CancellationToken token)
+    async Task RunTimerAsync(int id, JsValue callback, JsValue[] args, TimeSpan delay, bool repeat, Run? run, CancellationToken token)
     {
         try
         {
@@ -448,6 +581,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             {
                 await Task.Delay(delay, token);
                 List<(int, FlowMessage)> toSend;
+                Run[] finished;
                 string? failure = null;
                 lock (_gate)
                 {
@@ -455,11 +589,19 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                     // A fired one-shot is done: free its source (it is linked to Stopping, so
                     // keeping it would hold a registration until the node stops).
                     if (!repeat && _timers.Remove(id, out var fired)) fired.Dispose();
-                    try { _engine.Invoke(callback, JsValue.Undefined, args).UnwrapIfPromise(); }
+                    _currentRun = run;
+                    try
+                    {
+                        _engine.Invoke(callback, JsValue.Undefined, args);
+                        _engine.Advanced.ProcessTasks(); // what the callback resolved: the rest of an awaiting run
+                    }
                     catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
+                    finally { _currentRun = null; }
                     toSend = TakeOutbox();
+                    finished = TakeFinishedRuns();
                 }
                 await SendAllAsync(toSend, Context.Stopping);
+                foreach (var done in finished) done.Release();
                 if (failure is not null) Context.ReportError(failure);
             } while (repeat);
         }

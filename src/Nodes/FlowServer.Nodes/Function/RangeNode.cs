@@ -54,10 +54,12 @@ public sealed class RangeOptions : NodeOptions
     *Scale* only scales (values outside the input range land outside the output range);
     *clamp* limits the input to the input range first; *roll* wraps it within the input range
     (so 0–10 maps 12 to 2); *drop* discards messages whose value lies outside the input range.
-    *round* rounds the result to the nearest integer.
+    *round* rounds the result to the nearest integer (and, as in Node-RED, the output range to
+    whole numbers first: *minout* up, *maxout* down). When *minin* is above *maxin*, both
+    ranges are swapped, as Node-RED does.
 
     A message without the property passes through unchanged. A value that is not a number is
-    reported as an error (with the message, so a catch node sees it) and not sent on.
+    logged and the message is not sent on, as in Node-RED (no error, so catch nodes do not see it).
     """)]
 public sealed class RangeNode : FlowNode<RangeOptions>, IRunsInline
 {
@@ -69,11 +71,16 @@ public sealed class RangeNode : FlowNode<RangeOptions>, IRunsInline
         var n = MessageValue.ToNumber(value);
         if (double.IsNaN(n))
         {
-            Context.ReportError($"{path.Text} is not a number: {MessageValue.ToText(value)}", message);
+            // As Node-RED: logged, not sent, not an error.
+            Context.Log($"Payload is not a number: {path.Text} is {MessageValue.ToText(value)}");
             return ValueTask.CompletedTask;
         }
 
         double minIn = Options.MinIn!.Value, maxIn = Options.MaxIn!.Value, minOut = Options.MinOut!.Value, maxOut = Options.MaxOut!.Value;
+        // As Node-RED: a reversed input range swaps both ranges, and rounding narrows the output
+        // range to whole numbers.
+        if (minIn > maxIn) (minIn, maxIn, minOut, maxOut) = (maxIn, minIn, maxOut, minOut);
+        if (Options.Round) (minOut, maxOut) = (Math.Ceiling(minOut), Math.Floor(maxOut));
         switch (Options.Action)
         {
             case "drop" when n < minIn || n > maxIn:

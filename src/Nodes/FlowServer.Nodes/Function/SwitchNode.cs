@@ -132,7 +132,7 @@ internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, S
     * `==` `!=` `<` `<=` `>` `>=` compare like JavaScript (`"5" == 5`); the value may be a string,
       number, msg/flow/global property, env variable or the property's previous value.
     * *is between* (inclusive, either order), *contains* (as text), *matches regex*
-      (optionally ignoring case), *has key*.
+      (optionally ignoring case), *has key* (an object's key, or an array's or string's index).
     * *is true / false / null / not null*, *is of type* (string, number, boolean, array,
       buffer, object, json, null, undefined), *is empty / not empty* (string, array, buffer,
       object).
@@ -148,8 +148,9 @@ internal sealed record CompiledSwitchRule(string Operator, SwitchValue? Value, S
     """)]
 public sealed class SwitchNode : FlowNode<SwitchOptions>, IRunsInline
 {
+    // Node-RED's previous value starts as null; it is undefined after a message without the property.
     object? _previous;
-    bool _hasPrevious;
+    bool _hasPrevious = true;
 
     // Sequences being buffered for repair, by parts.id.
     readonly Dictionary<string, List<FlowMessage>> _sequences = [];
@@ -239,8 +240,8 @@ public sealed class SwitchNode : FlowNode<SwitchOptions>, IRunsInline
             case "regex": return a is not null && rule.Pattern!.IsMatch(JsText(a));
         }
         var b = Resolve(rule.Value!, message, out var bPresent);
-        // undefined < x is false in JavaScript, whatever x is.
-        if (!present && rule.Operator is "lt" or "lte" or "gt" or "gte" or "btwn") return false;
+        // undefined < x (and x < undefined) is false in JavaScript, whatever x is.
+        if ((!present || !bPresent) && rule.Operator is "lt" or "lte" or "gt" or "gte" or "btwn") return false;
         switch (rule.Operator)
         {
             case "eq": return LooseEquals(a, present, b, bPresent);
@@ -254,7 +255,7 @@ public sealed class SwitchNode : FlowNode<SwitchOptions>, IRunsInline
                 return (Compare(a, b) is >= 0 && Compare(a, c) is <= 0) || (Compare(a, b) is <= 0 && Compare(a, c) is >= 0);
             case "cont": return present && JsText(a).Contains(JsText(b), StringComparison.Ordinal);
             case "jsonata_exp": return b is true; // as Node-RED: only a result of exactly true matches
-            case "hask": return a is Dictionary<string, object?> map && b is not (null or Dictionary<string, object?> or List<object?>) && map.ContainsKey(JsText(b));
+            case "hask": return b is not (null or Dictionary<string, object?> or List<object?> or byte[]) && HasOwnProperty(a, JsText(b));
             case "head" or "tail" or "index":
                 return Sequence(rule, message, b);
             default: return false;
@@ -288,6 +289,20 @@ public sealed class SwitchNode : FlowNode<SwitchOptions>, IRunsInline
                 return index >= Math.Min(n, m) && index <= Math.Max(n, m);
         }
     }
+
+    /// <summary>JavaScript's <c>a.hasOwnProperty(key)</c>: object keys, and the indexes (and <c>length</c>) of arrays and strings.</summary>
+    static bool HasOwnProperty(object? value, string key) => value switch
+    {
+        Dictionary<string, object?> map => map.ContainsKey(key),
+        List<object?> list => key == "length" || IsIndex(key, list.Count),
+        string text => key == "length" || IsIndex(key, text.Length),
+        byte[] bytes => IsIndex(key, bytes.Length), // a Buffer's length is inherited
+        _ => false,
+    };
+
+    static bool IsIndex(string key, int length) =>
+        int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+        && index < length && index.ToString(System.Globalization.CultureInfo.InvariantCulture) == key;
 
     static int? Length(object? value) => value switch
     {

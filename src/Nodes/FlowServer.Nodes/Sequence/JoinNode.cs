@@ -115,7 +115,9 @@ public sealed class JoinOptions : NodeOptions
 
     ### Details
     **automatic** reverses a split node: strings are joined with the original separator, arrays
-    rebuilt (chunks flattened), objects rebuilt from `parts.key`, buffers concatenated.
+    rebuilt (chunks flattened), objects rebuilt from `parts.key`, buffers concatenated. The
+    result goes to `parts.property` (set by split when it split another property than
+    `payload`), else to `payload`; *property* is not used.
 
     **manual** (`custom`) builds a *string* or *buffer* (with *joiner*), an *array*, an
     *object* (key from *key*, value from *property*) or a *merged object* (the properties of
@@ -128,8 +130,9 @@ public sealed class JoinOptions : NodeOptions
     **reduce** folds a sequence (messages with `msg.parts`) once all of it has arrived: *reduce
     exp* (JSONata) is evaluated on each message in `parts.index` order (or reversed) with `$A`
     the accumulated value (starting at *initial value*), `$I` the index and `$N` the count;
-    the optional *fixup exp* then sees `$A` and `$N`. A new message with the result as
-    `payload` is sent, as Node-RED does.
+    the optional *fixup exp* then sees `$A` and `$N`. As in Node-RED, the last message folded
+    (the highest `parts.index`, or the lowest in reverse) is sent with the result as `payload`;
+    its other properties, `parts` included, are kept.
     """)]
 public sealed class JoinNode : FlowNode<JoinOptions>
 {
@@ -167,7 +170,10 @@ public sealed class JoinNode : FlowNode<JoinOptions>
             accumulated = options.Reduce!.Evaluate(item, Context, new Dictionary<string, object?> { ["A"] = accumulated, ["I"] = (double)(index ?? 0), ["N"] = count });
         if (options.Fixup is { } fixup)
             accumulated = fixup.EvaluateOn(new Dictionary<string, object?>(), Context, new Dictionary<string, object?> { ["A"] = accumulated, ["N"] = count });
-        await Context.SendAsync(0, FlowMessage.WithPayload(accumulated), token);
+        // As Node-RED: the last message folded carries the result, with its other properties.
+        var output = ordered[^1].Message;
+        output.Payload = accumulated;
+        await Context.SendAsync(0, output, token);
     }
 
     sealed class Group
@@ -180,6 +186,7 @@ public sealed class JoinNode : FlowNode<JoinOptions>
         public object? JoinCharacter;
         public int ArrayLength;
         public required FlowMessage Message { get; init; }
+        public required PropertyPath Path { get; init; }
         public Timer? Timer;
     }
 
@@ -210,10 +217,12 @@ public sealed class JoinNode : FlowNode<JoinOptions>
             return;
         }
 
+        // Auto mode rebuilds the property split took apart (parts.property), else payload.
+        var path = auto ? PartsProperty(parts!) : options.Path;
         bool hasValue;
         object? value;
-        if (options.PropertyType == "full") { hasValue = true; value = MessageValue.DeepClone(message.Properties); }
-        else hasValue = options.Path.TryGet(message.Properties, out value);
+        if (!auto && options.PropertyType == "full") { hasValue = true; value = MessageValue.DeepClone(message.Properties); }
+        else hasValue = path.TryGet(message.Properties, out value);
 
         string groupId, type;
         int target;
@@ -267,6 +276,7 @@ public sealed class JoinNode : FlowNode<JoinOptions>
                 JoinCharacter = joinCharacter,
                 ArrayLength = arrayLength,
                 Message = message.Clone(),
+                Path = path,
             };
             _groups[groupId] = group;
             if (!auto && options.Timeout > 0)
@@ -310,6 +320,11 @@ public sealed class JoinNode : FlowNode<JoinOptions>
         if ((goal > 0 && group.Count >= goal) || complete) await CompleteAsync(groupId, group, token);
     }
 
+    static readonly PropertyPath PayloadPath = PropertyPath.Parse("payload");
+
+    static PropertyPath PartsProperty(Dictionary<string, object?> parts) =>
+        parts.GetValueOrDefault("property") is string { Length: > 0 } text && PropertyPath.TryParse(text, out var path, out _) ? path! : PayloadPath;
+
     async Task TimeoutAsync(string groupId, Group group)
     {
         try
@@ -333,7 +348,7 @@ public sealed class JoinNode : FlowNode<JoinOptions>
         if (!Options.Accumulate || group.Message.Properties.ContainsKey("complete")) _groups.Remove(groupId);
 
         var output = group.Message.Clone();
-        Options.Path.Set(output, Build(group));
+        group.Path.Set(output, Build(group));
         if (output["parts"] is Dictionary<string, object?> parts && parts.TryGetValue("parts", out var outer)) output["parts"] = outer;
         else output.Properties.Remove("parts");
         output.Properties.Remove("complete");

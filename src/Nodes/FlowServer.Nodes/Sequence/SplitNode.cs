@@ -108,6 +108,8 @@ public sealed class SplitNode : FlowNode<SplitOptions>, IRunsInline
         var parts = new Dictionary<string, object?>();
         if (message.Properties.TryGetValue("parts", out var outer)) parts["parts"] = outer;
         parts["id"] = MessageParts.NewId();
+        // Tells join (auto mode) which property to rebuild, as Node-RED does.
+        if (!string.IsNullOrWhiteSpace(options.Property) && options.Property != "payload") parts["property"] = options.Property;
         message.Properties.Remove("_msgid");
         message.Properties.Remove("parts");
         // The template must not carry the (possibly large) value into every clone.

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using FlowServer.Nodes.Function;
+using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
+using FlowServer.Tests.Mqtt;
+using Xunit;
+using static FlowServer.Testing.FlowTestHarness;
+
+namespace FlowServer.Tests.Nodes;
+
+/// <summary>
+/// A runaway script in a function fed by mqtt in runs on the mqtt in's thread (inline); the
+/// default time limit bounds how long it holds that sender, and the rest of the server runs on.
+/// </summary>
+public sealed class FunctionRunawayTests
+{
+    [Fact]
+    public async Task A_runaway_loop_fed_inline_by_mqtt_in_holds_its_sender_no_longer_than_the_default_limit_and_other_flows_keep_running()
+    {
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(mosquitto.Port, id: "b1"),
+            MqttNodeTests.Broker(mosquitto.Port, id: "b2"),
+            new { id = "in", type = "mqtt in", topic = "line/runaway", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "fn" } } },
+            new { id = "fn", type = "function", name = "Runaway", func = "if (msg.payload === 'loop') { while (true) {} } return msg;", outputs = 1, timeout = 0, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" },
+            new { id = "other-in", type = "mqtt in", topic = "line/other", qos = "1", datatype = "utf8", broker = "b2", wires = new[] { new[] { "other" } } },
+            new { id = "other", type = "test-capture" },
+            new { id = "tick", type = "inject", repeat = 0.1, wires = new[] { new[] { "ticks" } } },
+            new { id = "ticks", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await MqttNodeTests.WaitForStatusAsync(flow, "other-in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+
+        var watch = Stopwatch.StartNew();
+        await publisher.PublishAsync("line/runaway", "loop");
+        await publisher.PublishAsync("line/runaway", "after");
+        await Task.Delay(500); // the loop is running now
+        var ticksBefore = flow.Capture("ticks").Pending;
+        for (var i = 0; i < 5; i++)
+        {
+            await publisher.PublishAsync("line/other", $"m{i}");
+            await Task.Delay(200);
+        }
+        // While the script loops: another flow's mqtt in delivers, the inject keeps ticking.
+        Assert.Equal(["m0", "m1", "m2", "m3", "m4"], (await flow.Capture("other").TakeAsync(5, TimeSpan.FromSeconds(3))).Select(m => m.Payload));
+        Assert.True(flow.Capture("ticks").Pending - ticksBefore >= 5, "the inject stopped ticking while the script looped");
+        Assert.Equal(0, flow.Capture("out").Pending);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(FunctionOptions.DefaultTimeoutSeconds), "the test was too slow to check during the loop");
+
+        // The loop ends at the default limit; the message after it (held until then) goes through.
+        var error = await flow.WaitForErrorAsync("timed out", TimeSpan.FromSeconds(15));
+        Assert.Contains($"after {FunctionOptions.DefaultTimeoutSeconds * 1000:0} ms", error);
+        Assert.Equal("after", (await flow.NextAsync("out", TimeSpan.FromSeconds(5))).Payload);
+        var held = watch.Elapsed;
+        Assert.True(held < TimeSpan.FromSeconds(FunctionOptions.DefaultTimeoutSeconds + 3), $"the sender was held {held.TotalSeconds:0.0} s");
+        Assert.True(held >= TimeSpan.FromSeconds(FunctionOptions.DefaultTimeoutSeconds - 0.5), $"the loop stopped after only {held.TotalSeconds:0.0} s");
+    }
+}
