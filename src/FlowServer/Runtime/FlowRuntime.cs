@@ -200,7 +200,7 @@ public sealed class FlowRuntime : IAsyncDisposable
 
     /// <summary>
     /// Gives an error with its message to the catch nodes of the source's tab: those whose scope
-    /// covers the source, else those that take only uncaught errors.
+    /// covers the source, else those that take only uncaught errors (within their scope).
     /// </summary>
     internal async Task RouteErrorAsync(NodeHost source, string text, FlowMessage message)
     {
@@ -218,7 +218,8 @@ public sealed class FlowRuntime : IAsyncDisposable
         }
 
         var matching = catchers.Where(c => !((IErrorListener)c.Node).OnlyUncaught && ((IErrorListener)c.Node).Covers(source.NodeId)).ToList();
-        if (matching.Count == 0) matching = catchers.Where(c => ((IErrorListener)c.Node).OnlyUncaught).ToList();
+        // An "uncaught" catch node still has its scope (Node-RED: uncaught errors of the selected nodes).
+        if (matching.Count == 0) matching = catchers.Where(c => ((IErrorListener)c.Node).OnlyUncaught && ((IErrorListener)c.Node).Covers(source.NodeId)).ToList();
         for (var i = 0; i < matching.Count; i++)
         {
             var copy = i == matching.Count - 1 ? message : message.Clone();

@@ -49,8 +49,7 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
             [{"id":"ENTRY","type":"template","name":"","field":"payload","fieldType":"msg","format":"handlebars","syntax":"mustache",
               "template":"{{payload.name}} is {{payload.temp}} C ({{payload.tags}})","output":"str","wires":[["OUT0"]]}]
             """, ["""{"name":"line1","temp":21.5,"tags":["a","b"]}""", """{"name":"<b>&</b>"}"""]),
-        // Numbers inside objects: mqtt in's auto-detect parses a bare "10" to a number in Node-RED
-        // but not (yet) here, which this case is not about.
+        // Numbers inside objects, so that the case is about rbe rather than mqtt in's parsing.
         new("rbe-deadband", """
             [{"id":"ENTRY","type":"rbe","name":"","func":"deadband","gap":"5","start":"","inout":"out","septopics":true,"property":"payload.v","topi":"topic","wires":[["OUT0"]]}]
             """, ["""{"v":10}""", """{"v":12}""", """{"v":16}""", """{"v":14}""", """{"v":22}""", """{"v":21}"""]),

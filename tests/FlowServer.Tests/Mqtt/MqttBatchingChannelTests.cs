@@ -33,8 +33,11 @@ public sealed class MqttBatchingChannelTests
         public bool Disposed { get; private set; }
         public List<string> Events { get; } = [];
 
+        public TaskCompletionSource WriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public async Task WriteAsync(ReadOnlySequence<byte> buffer, bool isEndOfPacket, CancellationToken cancellationToken)
         {
+            WriteStarted.TrySetResult();
             if (HoldWrites is { } hold) await hold.Task;
             if (FailWritesWith is { } failure) throw failure;
             lock (Writes) Writes.Add(buffer.ToArray());
@@ -209,6 +212,9 @@ public sealed class MqttBatchingChannelTests
     {
         var inner = new ScriptedChannel { HoldWrites = new TaskCompletionSource() };
         var channel = new MqttBatchingChannel(inner);
+        // A first packet occupies the socket write (held), so everything after it stays pending.
+        await channel.WriteAsync(Packet(1), true, CancellationToken.None);
+        await inner.WriteStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var chunk = new byte[64 * 1024];
         Task last = Task.CompletedTask;
         var accepted = 0;
@@ -218,7 +224,7 @@ public sealed class MqttBatchingChannelTests
             if (!last.IsCompleted) break;
             accepted++;
         }
-        Assert.InRange(accepted, 15, 17); // ~1 MiB taken, then the writer waits
+        Assert.Equal(16, accepted); // 16 × 64 KiB = 1 MiB taken; the 17th write waits
         inner.HoldWrites.SetResult();
         await last.WaitAsync(TimeSpan.FromSeconds(10));
     }

@@ -65,6 +65,20 @@ public sealed class CatchNodeTests
     }
 
     [Fact]
+    public async Task Uncaught_with_a_selected_scope_only_gets_uncaught_errors_of_its_nodes()
+    {
+        await using var flow = await StartAsync(Flow(
+            new { id = "mine", type = "test-fail", text = "mine" },
+            new { id = "other", type = "test-fail", text = "other" },
+            new { id = "rest", type = "catch", scope = new[] { "mine" }, uncaught = true, wires = new[] { new[] { "c" } } },
+            new { id = "c", type = "test-capture" }));
+        await flow.SendAsync("other", "a");
+        await flow.SendAsync("mine", "b");
+        Assert.Equal("mine", ErrorOf(await flow.NextAsync("c"))["message"]);
+        Assert.True(await flow.Capture("c").StaysEmptyAsync(TimeSpan.FromMilliseconds(200)), "an uncaught catch node took an error from outside its scope");
+    }
+
+    [Fact]
     public async Task An_error_without_a_message_reaches_no_catch_node()
     {
         await using var flow = await StartAsync(Flow(

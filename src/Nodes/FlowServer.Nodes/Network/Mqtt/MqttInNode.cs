@@ -44,14 +44,15 @@ public sealed class MqttInOptions : NodeOptions
     Subscribes to a topic on an MQTT broker and sends one message per publish.
 
     ### Outputs
-    : payload (string | object | Buffer) : the message body, as chosen by *datatype*.
+    : payload (any) : the message body, as chosen by *datatype*.
     : topic (string) : the topic it was published on.
     : qos (number) : 0, 1 or 2.
     : retain (boolean) : true for a retained message sent on subscribe.
     : responseTopic, correlationData, contentType, userProperties, messageExpiryInterval : MQTT 5 properties, when set.
 
     ### Details
-    *datatype*: `auto-detect` parses JSON objects and arrays and gives other text as a string;
+    *datatype*: `auto-detect` parses JSON (objects, arrays, numbers, strings, true/false/null)
+    and gives other text as a string;
     `auto` gives a string, or a Buffer when the body is not UTF-8; `json` parses (a body that is
     not JSON raises an error with the message, for a catch node); `utf8`, `buffer`, `base64`
     convert as named.
@@ -87,9 +88,9 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
         message["retain"] = received.Retain;
         AddVersion5Properties(received, message);
 
-        // The common case, a JSON object or array in auto-detect mode, is parsed straight from the
-        // received bytes: no copy, no string in between.
-        if (Options.Datatype == "auto-detect" && received.Payload.IsSingleSegment && TryParseJsonDocument(received.Payload.FirstSpan, out var parsed))
+        // The common case, JSON in auto-detect mode, is parsed straight from the received bytes:
+        // no copy, no string in between.
+        if (Options.Datatype == "auto-detect" && received.Payload.IsSingleSegment && TryParseJson(received.Payload.FirstSpan, out var parsed))
         {
             message.Payload = parsed;
             await Context.SendAsync(0, message, cancellationToken);
@@ -136,27 +137,22 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
             case "auto":
                 payload = TryUtf8(body, out var text) ? text : body;
                 return true;
-            default: // auto-detect
+            default: // auto-detect: JSON when it parses, else text, else a Buffer
                 if (!TryUtf8(body, out var detected)) { payload = body; return true; }
-                payload = detected;
-                var trimmed = detected.AsSpan().Trim();
-                if (trimmed.Length > 0 && (trimmed[0] == '{' || trimmed[0] == '['))
-                {
-                    try { payload = MessageJson.Parse(detected); }
-                    catch (JsonException) { } // looked like JSON but was not: keep the text
-                }
+                payload = TryParseJson(body, out var json) ? json : detected;
                 return true;
         }
     }
 
-    // A body whose first non-blank byte opens an object or array, parsed as JSON; false (and the
-    // slower path decides) for anything else, including JSON that does not parse.
-    static bool TryParseJsonDocument(ReadOnlySpan<byte> body, out object? value)
+    // Any JSON text (object, array, string, number, true, false, null), as Node-RED's
+    // auto-detect takes it with JSON.parse; false for anything else, and at once (no exception)
+    // for text that cannot start a JSON value.
+    static bool TryParseJson(ReadOnlySpan<byte> body, out object? value)
     {
         value = null;
         var start = 0;
         while (start < body.Length && body[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') start++;
-        if (start == body.Length || body[start] is not ((byte)'{' or (byte)'[')) return false;
+        if (start == body.Length || body[start] is not ((byte)'{' or (byte)'[' or (byte)'"' or (byte)'-' or (>= (byte)'0' and <= (byte)'9') or (byte)'t' or (byte)'f' or (byte)'n')) return false;
         try
         {
             value = MessageJson.Parse(body);
