@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 WORK=$(mktemp -d /tmp/flowserver-overload-XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
+cleanup() { status=$?; [ $status -ne 0 ] && [ -f "$WORK/engine.log" ] && tail -20 "$WORK/engine.log" >&2; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
 trap cleanup EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -58,6 +58,9 @@ start_engine() { # start_engine FLOWFILE: sets ENGINE and port
     ENGINE=$!
     PIDS+=("$ENGINE")
     $LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$(date +%s%3N)" --quiet 5 >/dev/null
+    # The flows run before the admin API listens: wait for it too (its /metrics count the drops).
+    for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && return 0; sleep 0.05; done
+    echo "the admin API on port $port did not answer" >&2; exit 1
 }
 
 # Capacity: a burst that the QoS 1 flow (nothing dropped on the way) works through at its own pace.
