@@ -258,8 +258,18 @@ public sealed class NodeHost : INodeContext
         ["property"] = property,
         ["level"] = level,
         ["msg"] = value is string s ? s : MessageJson.Serialize(value),
-        ["format"] = MessageValue.TypeName(value),
+        ["format"] = DebugFormat(value),
         ["timestamp"] = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+    };
+
+    // The type label Node-RED's debug messages carry (its sidebar shows it): Object, array[n], string[n], buffer[n], …
+    static string DebugFormat(object? value) => value switch
+    {
+        string text => $"string[{text.Length}]",
+        byte[] bytes => $"buffer[{bytes.Length}]",
+        List<object?> list => $"array[{list.Count}]",
+        Dictionary<string, object?> => "Object",
+        _ => MessageValue.TypeName(value),
     };
 
     public T GetConfigNode<T>(string id) where T : FlowNode => _runtime.GetConfigNode<T>(id, this);

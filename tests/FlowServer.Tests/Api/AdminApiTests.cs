@@ -152,6 +152,7 @@ public sealed class AdminApiTests
         Assert.Equal("dbg", item["data"]!["id"]!.GetValue<string>());
         Assert.Equal("line1/tick", item["data"]!["topic"]!.GetValue<string>());
         Assert.Equal("{\"v\":42}", item["data"]!["msg"]!.GetValue<string>());
+        Assert.Equal("Object", item["data"]!["format"]!.GetValue<string>()); // Node-RED's label for an object
 
         Assert.Equal(HttpStatusCode.NotFound, (await server.Http.PostAsync("/inject/nope", null)).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await server.Http.PostAsync("/inject/dbg", null)).StatusCode);

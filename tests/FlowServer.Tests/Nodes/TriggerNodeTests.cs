@@ -77,7 +77,10 @@ public sealed class TriggerNodeTests
         var messages = await flow.Capture("out").TakeAsync(2);
         var elapsed = clock.Elapsed;
         Assert.Equal(new object?[] { 1.0, 0.0 }, messages.Select(m => m.Payload));
-        Assert.True(elapsed >= lastSent + TimeSpan.FromMilliseconds(500), $"second message after {elapsed.TotalMilliseconds} ms, before the delay extended by the message at {lastSent.TotalMilliseconds} ms had run out");
+        // 20 ms of slack: .NET timers run on a coarse clock (CLOCK_MONOTONIC_COARSE, ~4 ms steps)
+        // and may fire a few ms early against the Stopwatch; without the extension the second
+        // message would come ~200 ms early.
+        Assert.True(elapsed >= lastSent + TimeSpan.FromMilliseconds(480), $"second message after {elapsed.TotalMilliseconds} ms, before the delay extended by the message at {lastSent.TotalMilliseconds} ms had run out");
         Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(300)));
     }
 
