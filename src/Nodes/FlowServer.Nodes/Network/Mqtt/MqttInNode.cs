@@ -88,15 +88,6 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
         message["retain"] = received.Retain;
         AddVersion5Properties(received, message);
 
-        // The common case, JSON in auto-detect mode, is parsed straight from the received bytes:
-        // no copy, no string in between.
-        if (Options.Datatype == "auto-detect" && received.Payload.IsSingleSegment && TryParseJson(received.Payload.FirstSpan, out var parsed))
-        {
-            message.Payload = parsed;
-            await Context.SendAsync(0, message, cancellationToken);
-            return;
-        }
-
         var body = received.Payload.IsEmpty ? [] : received.Payload.ToArray();
         if (!TryConvert(body, out var payload, out var problem))
         {
@@ -137,9 +128,9 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
             case "auto":
                 payload = TryUtf8(body, out var text) ? text : body;
                 return true;
-            default: // auto-detect: JSON when it parses, else text, else a Buffer
-                if (!TryUtf8(body, out var detected)) { payload = body; return true; }
-                payload = TryParseJson(body, out var json) ? json : detected;
+            default: // auto-detect: JSON when it parses (straight from the bytes: no string between), else text, else a Buffer
+                if (TryParseJson(body, out payload)) return true;
+                payload = TryUtf8(body, out var detected) ? detected : body;
                 return true;
         }
     }
