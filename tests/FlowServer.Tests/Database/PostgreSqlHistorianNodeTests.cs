@@ -89,15 +89,7 @@ public sealed class PostgreSqlHistorianNodeTests(PostgresServer postgres) : ICla
         Assert.Equal(0L, outOfOrder);
     }
 
-    static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var until = DateTime.UtcNow + Wait;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException(what);
-            await Task.Delay(20);
-        }
-    }
+    static Task WaitUntilAsync(Func<bool> condition, string what) => Poll.UntilAsync(condition, Wait, what);
 
     [Fact]
     public async Task A_hundred_thousand_messages_arrive_intact()

@@ -162,15 +162,7 @@ public sealed class MqttBackpressureTests
         flow.AssertNoErrors();
     }
 
-    static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met");
-            await Task.Delay(10);
-        }
-    }
+    static Task WaitUntilAsync(Func<bool> condition) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(10));
 
     [Fact]
     public async Task The_built_in_broker_names_the_port_when_it_is_in_use()

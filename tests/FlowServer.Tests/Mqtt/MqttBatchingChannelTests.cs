@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using FlowServer.Nodes.Network.Mqtt;
+using FlowServer.Testing;
 using MQTTnet.Channel;
 using Xunit;
 
@@ -135,15 +136,7 @@ public sealed class MqttBatchingChannelTests
 
     static ReadOnlySequence<byte> Packet(params byte[] bytes) => new(bytes);
 
-    static async Task WaitUntil(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met in 10 s");
-            await Task.Delay(5);
-        }
-    }
+    static Task WaitUntil(Func<bool> condition) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(10), "condition not met in 10 s");
 
     [Fact]
     public async Task Packets_written_in_one_turn_of_a_thread_leave_in_one_socket_write_in_order()

@@ -412,13 +412,5 @@ public sealed class RuntimeTests
         return node;
     }
 
-    static async Task WaitUntil(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(5);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met");
-            await Task.Delay(10);
-        }
-    }
+    static Task WaitUntil(Func<bool> condition) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(5));
 }
