@@ -28,27 +28,12 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
 done
-WORK=$(mktemp -d /tmp/flowserver-overload-XXXXXX)
-PIDS=()
-cleanup() { status=$?; [ $status -ne 0 ] && [ -f "$WORK/engine.log" ] && tail -20 "$WORK/engine.log" >&2; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
-trap cleanup EXIT
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+. "$BENCH/common.sh"
+bench_setup overload
 field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
-
-log "building FlowServer and the load generator (Release)"
-dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
-
+bench_build
 # The broker queues what the engine has not acknowledged yet (QoS 1), without a limit of its own.
-BROKER_PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 0\nmax_queued_bytes 0\n%s\n' \
-    "$BROKER_PORT" "$( [ "$(id -u)" = 0 ] && echo "user root" )" >"$WORK/mosquitto.conf"
-/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-PIDS+=($!)
-python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
-sleep 0.5
+bench_broker 'max_queued_messages 0\nmax_queued_bytes 0'
 
 start_engine() { # start_engine FLOWFILE: sets ENGINE and port
     port=$(free_port)

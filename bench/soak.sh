@@ -22,25 +22,10 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
 done
-WORK=$(mktemp -d /tmp/flowserver-soak-XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$WORK"; }
-trap cleanup EXIT
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-log "building FlowServer and the load generator (Release)"
-dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
-
-BROKER_PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 2000000\n%s\n' \
-    "$BROKER_PORT" "$( [ "$(id -u)" = 0 ] && echo "user root" )" >"$WORK/mosquitto.conf"
-/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-PIDS+=($!)
-python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
-sleep 0.5
+. "$BENCH/common.sh"
+bench_setup soak
+bench_build
+bench_broker 'max_queued_messages 2000000'
 
 dotnet "$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll" --port "$(free_port)" --data-dir "$WORK/engine" \
     --no-broker --no-example --flows "$WORK/$SCENARIO.qos$QOS.json" >"$WORK/engine.log" 2>&1 &
