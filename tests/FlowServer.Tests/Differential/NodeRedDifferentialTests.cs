@@ -143,11 +143,14 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
               "action":"","property":"","from":"","to":"","reg":false,"wires":[["OUT0"]]}]
             """, ["""{"w":"ab","text":"xaby ab","inner":{"k":1}}""", """{"w":"q","text":"none"}"""]),
         // One topic (the mqtt in topic): each newer message replaces the waiting one, which leaves
-        // on the second output. The interval (0.8 s) is long enough for all three to arrive within
-        // one, and short enough for the last to leave before the collection stops (1 s of quiet).
+        // on the second output. Both engines run the interval from deploy, so which message a tick
+        // catches depends on when the messages arrive: a split hands all three to the delay at
+        // once (in one turn of Node-RED's event loop), so that no tick falls between them. The
+        // interval (0.8 s) is short enough for the last to leave before the collection stops (1 s of quiet).
         new("delay-queue-replace", """
-            [{"id":"ENTRY","type":"delay","name":"","pauseType":"queue","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"0.8","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":2,"wires":[["OUT0"],["OUT1"]]}]
-            """, ["a", "b", "c"]),
+            [{"id":"ENTRY","type":"split","name":"","splt":"\\n","spltType":"str","arraySplt":1,"arraySpltType":"len","stream":false,"addname":"","wires":[["delay"]]},
+             {"id":"delay","type":"delay","name":"","pauseType":"queue","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"0.8","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":2,"wires":[["OUT0"],["OUT1"]]}]
+            """, ["a\nb\nc"]),
         new("jsonata-legacy", """
             [{"id":"ENTRY","type":"change","name":"","rules":[
               {"t":"set","p":"payload.double","pt":"msg","to":"msg.payload.v * 2","tot":"jsonata"},
