@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet;
 using MQTTnet.Adapter;
@@ -25,7 +26,11 @@ public sealed class MqttSocketAdapterFactory : IMqttClientAdapterFactory
     public IMqttChannelAdapter CreateClientAdapter(MqttClientOptions options, MqttPacketInspector packetInspector, IMqttNetLogger logger)
     {
         // WebSocket connections keep MQTTnet's own channel: its frames already arrive whole.
-        if (options.ChannelOptions is not MqttClientTcpOptions) return _fallback.CreateClientAdapter(options, packetInspector, logger);
+        if (options.ChannelOptions is not MqttClientTcpOptions tcp) return _fallback.CreateClientAdapter(options, packetInspector, logger);
+        // MQTTnet closes with linger 0, a reset that throws away what the kernel has not sent yet:
+        // QoS 0 messages written just before a disconnect (a redeploy, a stop) never reached the
+        // broker. A normal close sends them, then the FIN.
+        tcp.LingerState = new LingerOption(false, 0);
         var channel = new MqttBatchingChannel(new MqttTcpChannel(options));
         var formatter = new MqttPacketFormatterAdapter(options.ProtocolVersion, new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax));
         return new MqttChannelAdapter(channel, formatter, logger)
