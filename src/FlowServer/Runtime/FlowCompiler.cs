@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlowServer.Nodes.Sdk;
@@ -178,11 +180,21 @@ public sealed class FlowCompiler(NodeCatalog catalog)
     // What decides whether a node must restart on a "nodes" deploy: everything but its position and wires.
     static string Fingerprint(JsonObject node, JsonObject? credentials)
     {
-        var copy = (JsonObject)node.DeepClone();
-        copy.Remove("x");
-        copy.Remove("y");
-        copy.Remove("wires");
-        return copy.ToJsonString() + (credentials?.ToJsonString() ?? "");
+        // Written straight from the node (a deep copy per node was a tenth of a 1000-node deploy).
+        var output = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(output))
+        {
+            writer.WriteStartObject();
+            foreach (var (name, value) in node)
+            {
+                if (name is "x" or "y" or "wires") continue;
+                writer.WritePropertyName(name);
+                if (value is null) writer.WriteNullValue();
+                else value.WriteTo(writer);
+            }
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(output.WrittenSpan) + (credentials?.ToJsonString() ?? "");
     }
 
     static bool IsTrue(JsonObject node, string property) =>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -12,8 +13,6 @@ namespace FlowServer.Runtime;
 /// </summary>
 public sealed class FlowDocument
 {
-    static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
-
     public FlowDocument(IReadOnlyList<JsonObject> nodes) => Nodes = nodes;
 
     public static FlowDocument Empty { get; } = new([]);
@@ -22,13 +21,27 @@ public sealed class FlowDocument
     public IReadOnlyList<JsonObject> Nodes { get; }
 
     /// <summary>The document as compact JSON text.</summary>
-    public string ToJson() => new JsonArray(Nodes.Select(n => (JsonNode)n.DeepClone()).ToArray()).ToJsonString(Compact);
+    public string ToJson()
+    {
+        // Written straight from the nodes: no deep copy of the whole document first.
+        var output = new ArrayBufferWriter<byte>(4096);
+        using (var writer = new Utf8JsonWriter(output))
+        {
+            writer.WriteStartArray();
+            foreach (var node in Nodes) node.WriteTo(writer);
+            writer.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
 
     /// <summary>A deep copy as a JSON array (for responses).</summary>
     public JsonArray ToJsonArray() => new(Nodes.Select(n => (JsonNode)n.DeepClone()).ToArray());
 
     /// <summary>The revision id: SHA-256 of the document's JSON, as Node-RED's <c>rev</c>.</summary>
-    public string ComputeRevision() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson())));
+    public string ComputeRevision() => RevisionOf(ToJson());
+
+    /// <summary>The revision id of a document's JSON text, as <see cref="ToJson"/> wrote it.</summary>
+    public static string RevisionOf(string json) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)));
 
     public JsonObject? Find(string id) => Nodes.FirstOrDefault(n => IdOf(n) == id);
 

@@ -62,7 +62,8 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
     async Task<string> ApplyLockedAsync(FlowDocument document, Dictionary<string, JsonObject> credentials, FlowPlan plan, DeploymentType type, string reason,
         CancellationToken cancellationToken)
     {
-        var rev = document.ComputeRevision();
+        var json = document.ToJson(); // once: it is both what is stored and what the revision hashes
+        var rev = FlowDocument.RevisionOf(json);
         try
         {
             await runtime.DeployAsync(plan, type, cancellationToken);
@@ -76,7 +77,7 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
         try
         {
             // Not cancellable: once the flows run, their revision is stored or they are rolled back.
-            await store.SaveAsync(document.ToJson(), credentials, rev, reason, CancellationToken.None);
+            await store.SaveAsync(json, credentials, rev, reason, CancellationToken.None);
         }
         catch (Exception e)
         {
