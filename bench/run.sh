@@ -94,7 +94,7 @@ start_engine() { # start_engine ENGINE FLOWFILE
     ENGINE_PORT=$(free_port)
     rm -rf "$WORK/engine"; mkdir -p "$WORK/engine"
     if [ "$engine" = flowserver ]; then
-        DOTNET_TieredPGO=1 dotnet "$FLOWSERVER_DLL" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
+        env DOTNET_TieredPGO=${BENCH_TIERED_PGO:-1} dotnet "$FLOWSERVER_DLL" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
     else
         cp "$flow" "$WORK/engine/flows.json"
         "$NODE" "$RED" --settings "$WORK/settings.js" --userDir "$WORK/engine" --port "$ENGINE_PORT" flows.json >"$WORK/engine.log" 2>&1 &
