@@ -36,8 +36,8 @@ if (cases is ["append"])
 }
 
 await using var server = await PostgresFixture.StartAsync();
-await using var mosquitto = cases.Any(c => c.StartsWith("mqtt")) ? await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "") : null;
-Console.WriteLine($"cases {string.Join(", ", cases)}; PostgreSQL on port {server.Port}, Mosquitto on {mosquitto?.Port}; MQTT QoS {Qos.Level}, {Clients.Publisher} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
+await using var mosquitto = cases.Any(c => c.StartsWith("mqtt")) ? await BenchBroker.StartAsync() : null;
+Console.WriteLine($"cases {string.Join(", ", cases)}; PostgreSQL on port {server.Port}, {mosquitto?.Name} on {mosquitto?.Port}; MQTT QoS {Qos.Level}, {Clients.Publisher} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
 
 var mqttAlone = new List<double>();
 var mqttHistorian = new List<double>();
@@ -87,7 +87,7 @@ static double Median(List<double> values)
     return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 }
 
-static JsonObject Broker(MosquittoFixture mosquitto) => new()
+static JsonObject Broker(BenchBroker mosquitto) => new()
 {
     ["id"] = "mb", ["type"] = "mqtt-broker", ["broker"] = "127.0.0.1", ["port"] = mosquitto.Port, ["keepalive"] = 30,
 };
@@ -100,7 +100,7 @@ static JsonObject MqttIn(string target) => new()
 
 // Publishes every reading with QoS 1 from an independent client, keeping a window of 100
 // unacknowledged publishes in flight (as a PLC gateway would), so the publisher is not the limit.
-static async Task PublishAsync(MosquittoFixture mosquitto, int count)
+static async Task PublishAsync(BenchBroker mosquitto, int count)
 {
     if (Clients.Publisher == "raw")
     {
@@ -139,7 +139,7 @@ static async Task PublishAsync(MosquittoFixture mosquitto, int count)
 
 // The ceiling of the MQTT leg on this machine: the same publisher and broker, and a bare
 // MQTTnet subscriber (same QoS, same socket buffers) that only counts, no flow and no database.
-static async Task<double> MqttAloneAsync(MosquittoFixture mosquitto, int count)
+static async Task<double> MqttAloneAsync(BenchBroker mosquitto, int count)
 {
     using var subscriber = Clients.Create();
     var received = 0;
@@ -155,7 +155,7 @@ static async Task<double> MqttAloneAsync(MosquittoFixture mosquitto, int count)
     await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("plant/#", (MqttQualityOfServiceLevel)Qos.Level).Build());
     var clock = Stopwatch.StartNew();
     await PublishAsync(mosquitto, count);
-    if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30))) != all.Task) throw new TimeoutException($"only {received} of {count} messages arrived; Mosquitto said:\n{mosquitto.Output}");
+    if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30))) != all.Task) throw new TimeoutException($"only {received} of {count} messages arrived; the broker said:\n{mosquitto.Output}");
     var rate = count / clock.Elapsed.TotalSeconds;
     await subscriber.DisconnectAsync();
     return rate;
@@ -173,7 +173,7 @@ static async Task WaitConnectedAsync(FlowTestHarness flow)
 }
 
 // mqtt in (QoS 1) → historian, timed from the first publish until the last row is committed.
-static async Task<double> MqttHistorianAsync(PostgresFixture server, MosquittoFixture mosquitto, int rows)
+static async Task<double> MqttHistorianAsync(PostgresFixture server, BenchBroker mosquitto, int rows)
 {
     var database = await DatabaseAsync(server);
     using var buffer = new TempDirectory("flowserver-historian-bench");
@@ -207,7 +207,7 @@ static async Task<double> MqttHistorianAsync(PostgresFixture server, MosquittoFi
 }
 
 // The Node-RED way without a historian: mqtt in → postgresql node with one INSERT per message.
-static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, MosquittoFixture mosquitto, int rows)
+static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, BenchBroker mosquitto, int rows)
 {
     var database = await DatabaseAsync(server);
     await using var db = NpgsqlDataSource.Create(server.ConnectionString(database));
@@ -335,4 +335,33 @@ static class Qos
 {
     // QoS of the MQTT leg (publisher and mqtt in): 1 (default, nothing may be lost) or 0.
     public static readonly int Level = int.Parse(Environment.GetEnvironmentVariable("BENCH_QOS") ?? "1");
+}
+
+// The broker of the MQTT cases: Mosquitto (default), or with BENCH_BROKER=builtin FlowServer's
+// built-in broker (MQTTnet's server) in this process, as a FlowServer on its defaults has it.
+sealed class BenchBroker : IAsyncDisposable
+{
+    MosquittoFixture? _mosquitto;
+    FlowServer.Mqtt.BuiltInBroker? _builtIn;
+    public int Port { get; private init; }
+    public string Name => _mosquitto is null ? "built-in MQTTnet broker" : "Mosquitto";
+    public string Output => _mosquitto?.Output ?? "";
+
+    public static async Task<BenchBroker> StartAsync()
+    {
+        if (Environment.GetEnvironmentVariable("BENCH_BROKER") != "builtin")
+        {
+            var mosquitto = await MosquittoFixture.StartNewAsync(Environment.GetEnvironmentVariable("BENCH_MOSQUITTO_EXTRA") ?? "");
+            return new BenchBroker { _mosquitto = mosquitto, Port = mosquitto.Port };
+        }
+        var broker = new FlowServer.Mqtt.BuiltInBroker(new FlowServer.Mqtt.BuiltInBrokerOptions { Port = 0 });
+        await broker.StartAsync(CancellationToken.None);
+        return new BenchBroker { _builtIn = broker, Port = broker.Port };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_mosquitto is not null) await _mosquitto.DisposeAsync();
+        if (_builtIn is not null) await _builtIn.DisposeAsync();
+    }
 }
