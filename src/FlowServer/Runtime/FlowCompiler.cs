@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
@@ -159,22 +160,45 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         return new QueueSettings(capacity, mode);
     }
 
-    static IReadOnlyDictionary<string, string> ReadEnv(JsonObject tab, List<FlowError> errors)
+    // A tab's env entries with Node-RED's types: num, bool and json become a number, a boolean and
+    // an object (or array); str and the types evaluated elsewhere in Node-RED (env, jsonata, bin,
+    // cred, date) stay text.
+    static IReadOnlyDictionary<string, object?> ReadEnv(JsonObject tab, List<FlowError> errors)
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        var env = new Dictionary<string, object?>(StringComparer.Ordinal);
         if (tab["env"] is not JsonArray entries) return env;
         foreach (var entry in entries.OfType<JsonObject>())
         {
             var name = FlowDocument.Text(entry, "name");
             if (string.IsNullOrEmpty(name)) continue;
-            env[name] = entry["value"] switch
+            var text = entry["value"] switch
             {
                 JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
                 null => "",
                 var other => other.ToJsonString(),
             };
+            env[name] = (FlowDocument.Text(entry, "type") ?? "str") switch
+            {
+                "num" when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) => number,
+                "num" => Invalid($"'{name}' is of type num, but '{text}' is not a number"),
+                "bool" => text == "true",
+                "json" => ParseJson(name, text),
+                _ => text,
+            };
         }
         return env;
+
+        object? ParseJson(string name, string text)
+        {
+            try { return MessageJson.FromNode(JsonNode.Parse(text)); }
+            catch (JsonException e) { return Invalid($"'{name}' is of type json, but its value is not JSON: {e.Message}"); }
+        }
+
+        string Invalid(string message)
+        {
+            errors.Add(Error(tab, "env", message));
+            return "";
+        }
     }
 
     // What decides whether a node must restart on a "nodes" deploy: everything but its position and wires.
@@ -211,7 +235,7 @@ public sealed record FlowPlan(IReadOnlyList<PlannedNode> Nodes, IReadOnlyDiction
 }
 
 /// <summary>A tab: label, disabled flag, env variables.</summary>
-public sealed record TabInfo(string Id, string Label, bool Disabled, IReadOnlyDictionary<string, string> Env);
+public sealed record TabInfo(string Id, string Label, bool Disabled, IReadOnlyDictionary<string, object?> Env);
 
 /// <summary>One node of a plan: options bound and checked, wires resolved to ids.</summary>
 public sealed record PlannedNode(

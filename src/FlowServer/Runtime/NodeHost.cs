@@ -276,13 +276,20 @@ public sealed class NodeHost : INodeContext
 
     public T? FindNode<T>(string id) where T : FlowNode => _runtime.Find(id)?.Node as T;
 
-    public string? GetEnv(string name) => name switch
+    public string? GetEnv(string name) => GetEnvValue(name) switch
+    {
+        null => null,
+        string text => text,
+        var value => value is bool or double ? MessageValue.ToText(value) : MessageJson.Serialize(value),
+    };
+
+    public object? GetEnvValue(string name) => name switch
     {
         "NR_NODE_ID" => NodeId,
         "NR_NODE_NAME" => NodeName,
         "NR_FLOW_ID" => FlowId,
         "NR_FLOW_NAME" => _runtime.TabOf(FlowId)?.Label,
-        _ => _runtime.TabOf(FlowId)?.Env.GetValueOrDefault(name) ?? Environment.GetEnvironmentVariable(name),
+        _ => _runtime.TabOf(FlowId)?.Env is { } env && env.TryGetValue(name, out var value) ? value : Environment.GetEnvironmentVariable(name),
     };
 
     /// <summary>

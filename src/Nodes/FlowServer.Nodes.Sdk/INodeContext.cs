@@ -61,8 +61,15 @@ public interface INodeContext
     /// <summary>The context shared by all nodes.</summary>
     IContextStore GlobalContext { get; }
 
-    /// <summary>An environment variable: the tab's <c>env</c> first, then the process environment.</summary>
+    /// <summary>An environment variable as text: the tab's <c>env</c> first, then the process environment.</summary>
     string? GetEnv(string name);
+
+    /// <summary>
+    /// An environment variable with its type, as Node-RED's <c>env.get</c> gives it: a tab's
+    /// <c>num</c>, <c>bool</c> and <c>json</c> entries as a number, a boolean and an object or
+    /// array; everything else (and the process environment) as text.
+    /// </summary>
+    object? GetEnvValue(string name);
 
     /// <summary>
     /// The server's data directory (absolute; <c>--data-dir</c>), where a node keeps durable state

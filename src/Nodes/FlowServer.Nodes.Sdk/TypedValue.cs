@@ -95,7 +95,7 @@ public sealed class TypedValue
     object? Environment(INodeContext context)
     {
         // ${NAME} references inside the text are substituted; a bare name is looked up.
-        if (!Text.Contains("${", StringComparison.Ordinal)) return context.GetEnv(Text) ?? "";
+        if (!Text.Contains("${", StringComparison.Ordinal)) return context.GetEnvValue(Text) ?? "";
         return System.Text.RegularExpressions.Regex.Replace(Text, @"\$\{([^}]+)\}", m => context.GetEnv(m.Groups[1].Value) ?? "");
     }
 

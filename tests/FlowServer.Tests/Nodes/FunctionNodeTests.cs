@@ -278,6 +278,37 @@ public sealed class FunctionNodeTests
     }
 
     [Fact]
+    public async Task Env_get_gives_typed_tab_variables_as_Node_RED_does()
+    {
+        var json = """
+            [{"id":"tab1","type":"tab","env":[
+               {"name":"LIMIT","value":"2.5","type":"num"},{"name":"ON","value":"true","type":"bool"},{"name":"OFF","value":"false","type":"bool"},
+               {"name":"TAGS","value":"{\"line\":3,\"cells\":[\"a\",\"b\"]}","type":"json"},{"name":"SITE","value":"7","type":"str"}]},
+             {"id":"fn","type":"function","z":"tab1","func":"msg.payload = [typeof env.get('LIMIT'), env.get('LIMIT') * 2, env.get('ON') === true, env.get('OFF') === false, env.get('TAGS').cells[1], typeof env.get('SITE'), env.get('MISSING') === undefined]; return msg;","wires":[["out"]]},
+             {"id":"ch","type":"change","z":"tab1","rules":[{"t":"set","p":"payload","pt":"msg","to":"TAGS","tot":"env"}],"wires":[["out"]]},
+             {"id":"out","type":"test-capture","z":"tab1"}]
+            """;
+        await using var flow = await StartAsync(json);
+        await flow.SendAsync("fn", "x");
+        Assert.Equal(new List<object?> { "number", 5.0, true, true, "b", "string", true }, (await flow.NextAsync("out")).Payload);
+        // The change node's env type takes the typed value too: an object, not its JSON text.
+        await flow.SendAsync("ch", "x");
+        var tags = Assert.IsType<Dictionary<string, object?>>((await flow.NextAsync("out")).Payload);
+        Assert.Equal(3.0, tags["line"]);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public void A_tab_env_value_that_does_not_match_its_type_is_refused_naming_the_tab_and_field()
+    {
+        var errors = Validate("""
+            [{"id":"tab1","type":"tab","label":"Line 1","env":[{"name":"LIMIT","value":"high","type":"num"},{"name":"TAGS","value":"{oops","type":"json"}]}]
+            """);
+        Assert.Contains(errors, e => e.NodeId == "tab1" && e.Field == "env" && e.Message.Contains("'LIMIT' is of type num, but 'high' is not a number"));
+        Assert.Contains(errors, e => e.NodeId == "tab1" && e.Field == "env" && e.Message.Contains("'TAGS' is of type json"));
+    }
+
+    [Fact]
     public async Task Await_works_in_the_function_body()
     {
         await using var flow = await StartFunctionAsync("const v = await Promise.resolve(5); msg.payload = v * 2; return msg;");

@@ -129,8 +129,8 @@ public sealed class FunctionOptions : NodeOptions
 
     Available to the code: `node` (`id`, `name`, `outputCount`, `send(msg)`, `done()`,
     `error(err, msg)`, `warn`, `log`, `status({fill, shape, text})`, `on('close', fn)`),
-    `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)`,
-    `RED.util.cloneMessage`, `Buffer` (a Uint8Array with `from`, `alloc`, `concat`,
+    `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)` (a tab variable of
+    type num, bool or json comes as a number, boolean or object), `RED.util.cloneMessage`, `Buffer` (a Uint8Array with `from`, `alloc`, `concat`,
     `toString(encoding)`), `console`, and `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval`
     (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
 
@@ -521,7 +521,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         engine.SetValue("global", global);
 
         var env = new JsObject(engine);
-        env.FastSetDataProperty("get", Fn(engine, "get", args => Context.GetEnv(Text(args, 0)) is { } value ? new JsString(value) : JsValue.Undefined));
+        env.FastSetDataProperty("get", Fn(engine, "get", args => Context.GetEnvValue(Text(args, 0)) is { } value ? converter.ToJs(value) : JsValue.Undefined));
         engine.SetValue("env", env);
 
         var util = new JsObject(engine);
