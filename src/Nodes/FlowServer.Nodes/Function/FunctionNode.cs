@@ -130,9 +130,9 @@ public sealed class FunctionOptions : NodeOptions
     Available to the code: `node` (`id`, `name`, `outputCount`, `send(msg)`, `done()`,
     `error(err, msg)`, `warn`, `log`, `status({fill, shape, text})`, `on('close', fn)`),
     `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)` (a tab variable of
-    type num, bool or json comes as a number, boolean or object), `RED.util.cloneMessage`, `Buffer` (a Uint8Array with `from`, `alloc`, `concat`,
-    `toString(encoding)`), `console`, and `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval`
-    (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
+    type num, bool or json comes as a number, boolean or object), `RED.util.cloneMessage`,
+    `Buffer` (a Uint8Array with `from`, `alloc`, `concat`, `toString(encoding)`), `console`, and
+    `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval` (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
 
     A message is finished when the code returns, or, with `await`, when its promise settles;
     when the code calls `node.done()` anywhere, only when `node.done()` is called (Node-RED's
