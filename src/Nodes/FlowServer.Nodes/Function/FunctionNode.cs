@@ -132,7 +132,8 @@ public sealed class FunctionOptions : NodeOptions
     `context`, `flow` and `global` (`get`, `set`, `keys`), `env.get(name)` (a tab variable of
     type num, bool or json comes as a number, boolean or object), `RED.util.cloneMessage`,
     `Buffer` (a Uint8Array with `from`, `alloc`, `concat`, `toString(encoding)`), `console`, and
-    `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval` (callbacks may `node.send`; every timer is cleared when the node stops). `await` may be used.
+    `setTimeout`/`setInterval`/`clearTimeout`/`clearInterval` (callbacks may `node.send`; every
+    timer is cleared when the node stops). `await` may be used.
 
     A message is finished when the code returns, or, with `await`, when its promise settles;
     when the code calls `node.done()` anywhere, only when `node.done()` is called (Node-RED's
