@@ -36,8 +36,8 @@ if (cases is ["append"])
 }
 
 await using var server = await PostgresFixture.StartAsync();
-await using var mosquitto = cases.Any(c => c.StartsWith("mqtt")) ? await BenchBroker.StartAsync() : null;
-Console.WriteLine($"cases {string.Join(", ", cases)}; PostgreSQL on port {server.Port}, {mosquitto?.Name} on {mosquitto?.Port}; MQTT QoS {Qos.Level}, {Clients.Publisher} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
+await using var broker = cases.Any(c => c.StartsWith("mqtt")) ? await BenchBroker.StartAsync() : null;
+Console.WriteLine($"cases {string.Join(", ", cases)}; PostgreSQL on port {server.Port}, {broker?.Name} on {broker?.Port}; MQTT QoS {Qos.Level}, {Clients.Publisher} publisher; {rows} rows per historian run, {insertRows} per INSERT run, {runs} runs, {Environment.ProcessorCount} cores");
 
 var mqttAlone = new List<double>();
 var mqttHistorian = new List<double>();
@@ -50,13 +50,13 @@ var rawInserts = new List<double>();
 var warmUp = Environment.GetEnvironmentVariable("BENCH_WARMUP") != "0";
 for (var run = warmUp ? 0 : 1; run <= runs; run++)
 {
-    if (Runs("mqtt-alone")) mqttAlone.Add(await MqttAloneAsync(mosquitto!, rows));
-    if (Runs("mqtt-historian")) mqttHistorian.Add(await MqttHistorianAsync(server, mosquitto!, rows));
-    if (Runs("mqtt-insert")) mqttNodeInserts.Add(await MqttNodeInsertsAsync(server, mosquitto!, insertRows));
+    if (Runs("mqtt-alone")) mqttAlone.Add(await MqttAloneAsync(broker!, rows));
+    if (Runs("mqtt-historian")) mqttHistorian.Add(await MqttHistorianAsync(server, broker!, rows));
+    if (Runs("mqtt-insert")) mqttNodeInserts.Add(await MqttNodeInsertsAsync(server, broker!, insertRows));
     if (Runs("historian")) historian.Add(await HistorianAsync(server, rows));
     if (Runs("insert")) nodeInserts.Add(await NodeInsertsAsync(server, insertRows));
     if (Runs("npgsql")) rawInserts.Add(await RawInsertsAsync(server, insertRows));
-    Console.WriteLine($"{(run == 0 ? "warm-up (not counted)" : $"run {run}")}: MQTT alone (publisher → Mosquitto → MQTTnet subscriber) {Last(mqttAlone):N0} msgs/s · MQTT → historian {Last(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Last(mqttNodeInserts):N0} rows/s · " +
+    Console.WriteLine($"{(run == 0 ? "warm-up (not counted)" : $"run {run}")}: MQTT alone (publisher → broker → MQTTnet subscriber) {Last(mqttAlone):N0} msgs/s · MQTT → historian {Last(mqttHistorian):N0} rows/s · MQTT → postgresql node INSERT {Last(mqttNodeInserts):N0} rows/s · " +
         $"inbox → historian {Last(historian):N0} rows/s · inbox → postgresql node INSERT {Last(nodeInserts):N0} rows/s · Npgsql INSERT {Last(rawInserts):N0} rows/s");
     if (run == 0) foreach (var list in new[] { mqttAlone, mqttHistorian, mqttNodeInserts, historian, nodeInserts, rawInserts }) list.Clear();
 }
@@ -87,9 +87,9 @@ static double Median(List<double> values)
     return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 }
 
-static JsonObject Broker(BenchBroker mosquitto) => new()
+static JsonObject Broker(BenchBroker broker) => new()
 {
-    ["id"] = "mb", ["type"] = "mqtt-broker", ["broker"] = "127.0.0.1", ["port"] = mosquitto.Port, ["keepalive"] = 30,
+    ["id"] = "mb", ["type"] = "mqtt-broker", ["broker"] = "127.0.0.1", ["port"] = broker.Port, ["keepalive"] = 30,
 };
 
 static JsonObject MqttIn(string target) => new()
@@ -100,16 +100,16 @@ static JsonObject MqttIn(string target) => new()
 
 // Publishes every reading with QoS 1 from an independent client, keeping a window of 100
 // unacknowledged publishes in flight (as a PLC gateway would), so the publisher is not the limit.
-static async Task PublishAsync(BenchBroker mosquitto, int count)
+static async Task PublishAsync(BenchBroker broker, int count)
 {
     if (Clients.Publisher == "raw")
     {
-        using var raw = await RawPublisher.ConnectAsync(mosquitto.Port, "bench-publisher-" + Guid.NewGuid().ToString("N")[..8]);
+        using var raw = await RawPublisher.ConnectAsync(broker.Port, "bench-publisher-" + Guid.NewGuid().ToString("N")[..8]);
         await raw.PublishAsync(count, Qos.Level, window: 100, i => $"plant/line{i % 10}/temperature", i => i.ToString());
         return;
     }
     using var client = Clients.Create();
-    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port)
+    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port)
         .WithClientId("bench-publisher-" + Guid.NewGuid().ToString("N")[..8]).Build();
     ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 256 * 1024; // the 8 KiB default stalls high rates
     await client.ConnectAsync(options);
@@ -139,7 +139,7 @@ static async Task PublishAsync(BenchBroker mosquitto, int count)
 
 // The ceiling of the MQTT leg on this machine: the same publisher and broker, and a bare
 // MQTTnet subscriber (same QoS, same socket buffers) that only counts, no flow and no database.
-static async Task<double> MqttAloneAsync(BenchBroker mosquitto, int count)
+static async Task<double> MqttAloneAsync(BenchBroker broker, int count)
 {
     using var subscriber = Clients.Create();
     var received = 0;
@@ -149,13 +149,13 @@ static async Task<double> MqttAloneAsync(BenchBroker mosquitto, int count)
         if (Interlocked.Increment(ref received) == count) all.TrySetResult();
         return Task.CompletedTask;
     };
-    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).WithClientId("bench-sub-" + Guid.NewGuid().ToString("N")[..8]).Build();
+    var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("bench-sub-" + Guid.NewGuid().ToString("N")[..8]).Build();
     ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 1 << 20;
     await subscriber.ConnectAsync(options);
     await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("plant/#", (MqttQualityOfServiceLevel)Qos.Level).Build());
     var clock = Stopwatch.StartNew();
-    await PublishAsync(mosquitto, count);
-    if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30))) != all.Task) throw new TimeoutException($"only {received} of {count} messages arrived; the broker said:\n{mosquitto.Output}");
+    await PublishAsync(broker, count);
+    if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30))) != all.Task) throw new TimeoutException($"only {received} of {count} messages arrived; the broker said:\n{broker.Output}");
     var rate = count / clock.Elapsed.TotalSeconds;
     await subscriber.DisconnectAsync();
     return rate;
@@ -173,7 +173,7 @@ static async Task WaitConnectedAsync(FlowTestHarness flow)
 }
 
 // mqtt in (QoS 1) → historian, timed from the first publish until the last row is committed.
-static async Task<double> MqttHistorianAsync(PostgresFixture server, BenchBroker mosquitto, int rows)
+static async Task<double> MqttHistorianAsync(PostgresFixture server, BenchBroker broker, int rows)
 {
     var database = await DatabaseAsync(server);
     using var buffer = new TempDirectory("flowserver-historian-bench");
@@ -182,14 +182,14 @@ static async Task<double> MqttHistorianAsync(PostgresFixture server, BenchBroker
         ["id"] = "h", ["type"] = "postgresql-historian", ["postgreSQLConfig"] = "pg", ["table"] = "history",
         ["batchSize"] = 5000, ["flushInterval"] = 200, ["bufferDir"] = buffer.Path, ["wires"] = new JsonArray(),
     };
-    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(mosquitto), MqttIn("h"), node));
+    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(broker), MqttIn("h"), node));
     var historian = (PostgreSqlHistorianNode)flow.Runtime.Find("h")!.Node;
     await WaitConnectedAsync(flow);
-    await PublishAsync(mosquitto, 1); // warm-up: table creation is not part of the rate
+    await PublishAsync(broker, 1); // warm-up: table creation is not part of the rate
     while (historian.WrittenRows < 1) await Task.Delay(10);
 
     var clock = Stopwatch.StartNew();
-    await PublishAsync(mosquitto, rows);
+    await PublishAsync(broker, rows);
 
     var deadline = DateTime.UtcNow.AddMinutes(5);
     while (historian.WrittenRows < rows + 1)
@@ -207,7 +207,7 @@ static async Task<double> MqttHistorianAsync(PostgresFixture server, BenchBroker
 }
 
 // The Node-RED way without a historian: mqtt in → postgresql node with one INSERT per message.
-static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, BenchBroker mosquitto, int rows)
+static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, BenchBroker broker, int rows)
 {
     var database = await DatabaseAsync(server);
     await using var db = NpgsqlDataSource.Create(server.ConnectionString(database));
@@ -217,10 +217,10 @@ static async Task<double> MqttNodeInsertsAsync(PostgresFixture server, BenchBrok
         ["id"] = "q", ["type"] = "postgresql", ["postgreSQLConfig"] = "pg",
         ["query"] = "INSERT INTO history (time, topic, value) VALUES (now(), '{{{msg.topic}}}', {{{msg.payload}}})", ["wires"] = new JsonArray(),
     };
-    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(mosquitto), MqttIn("q"), node));
+    await using var flow = await FlowTestHarness.StartAsync(FlowTestHarness.Flow(Config(server, database), Broker(broker), MqttIn("q"), node));
     await WaitConnectedAsync(flow);
     var clock = Stopwatch.StartNew();
-    await PublishAsync(mosquitto, rows);
+    await PublishAsync(broker, rows);
     var deadline = DateTime.UtcNow.AddMinutes(5);
     while ((long)(await db.CreateCommand("SELECT count(*) FROM history").ExecuteScalarAsync())! < rows)
     {

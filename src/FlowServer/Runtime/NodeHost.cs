@@ -276,12 +276,7 @@ public sealed class NodeHost : INodeContext
 
     public T? FindNode<T>(string id) where T : FlowNode => _runtime.Find(id)?.Node as T;
 
-    public string? GetEnv(string name) => GetEnvValue(name) switch
-    {
-        null => null,
-        string text => text,
-        var value => value is bool or double ? MessageValue.ToText(value) : MessageJson.Serialize(value),
-    };
+    public string? GetEnv(string name) => GetEnvValue(name) is { } value ? MessageValue.ToText(value) : null;
 
     public object? GetEnvValue(string name) => name switch
     {

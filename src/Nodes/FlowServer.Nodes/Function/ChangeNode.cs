@@ -28,6 +28,9 @@ public sealed class ChangeRule
 public sealed class ChangeOptions : NodeOptions
 {
     static readonly string[] Scopes = ["msg", "flow", "global"];
+
+    // A flow or global key may carry Node-RED's store prefix; a msg path never does.
+    static string KeyText(string scope, string text) => scope == "msg" ? text : TypedValue.WithoutContextStore(text);
     static readonly string[] FromTypes = PropertyAttribute.TypesOf(typeof(ChangeRule), nameof(ChangeRule.Fromt));
 
     [Property("rules", Editor = PropertyEditor.List, Help = "Rules applied in order: set, change (search and replace), delete or move a msg, flow or global property")]
@@ -63,7 +66,7 @@ public sealed class ChangeOptions : NodeOptions
             if (string.IsNullOrWhiteSpace(rule.P)) { Fail("p is required"); continue; }
             var scope = string.IsNullOrEmpty(rule.Pt) ? "msg" : rule.Pt;
             if (!Scopes.Contains(scope)) { Fail($"pt must be msg, flow or global, got '{scope}'"); continue; }
-            if (!PropertyPath.TryParse(scope == "msg" ? rule.P : TypedValue.WithoutContextStore(rule.P), out var path, out var pathError)) { Fail($"p: {pathError}"); continue; }
+            if (!PropertyPath.TryParse(KeyText(scope, rule.P), out var path, out var pathError)) { Fail($"p: {pathError}"); continue; }
             var target = new ChangeTarget(scope, path!);
 
             try
@@ -80,7 +83,7 @@ public sealed class ChangeOptions : NodeOptions
                         var toScope = string.IsNullOrEmpty(rule.Tot) ? "msg" : rule.Tot;
                         if (!Scopes.Contains(toScope)) { Fail($"tot must be msg, flow or global for a move, got '{toScope}'"); continue; }
                         if (string.IsNullOrWhiteSpace(rule.To)) { Fail("to is required for a move"); continue; }
-                        if (!PropertyPath.TryParse(toScope == "msg" ? rule.To : TypedValue.WithoutContextStore(rule.To), out var toPath, out var toError)) { Fail($"to: {toError}"); continue; }
+                        if (!PropertyPath.TryParse(KeyText(toScope, rule.To), out var toPath, out var toError)) { Fail($"to: {toError}"); continue; }
                         compiled.Add(new CompiledChangeRule(kind, target, null, new ChangeTarget(toScope, toPath!), null, null, false));
                         break;
                     case "change":

@@ -280,9 +280,12 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             {
                 var msg = _converter!.ToJs(message.Properties);
                 var result = _engine.Invoke(_handler, JsValue.Undefined, [msg]);
-                if (Options.HandlerIsAsync) Follow(run, result);
+                if (Options.HandlerIsAsync)
+                {
+                    Follow(run, result);
+                    _engine.Advanced.ProcessTasks(); // what the awaits queued
+                }
                 else Settle(run, QueueResults(result));
-                if (Options.HandlerIsAsync) _engine.Advanced.ProcessTasks(); // what the awaits queued
             }
             catch (Exception e) when (e is not OperationCanceledException) { Settle(run, Describe(e)); }
             finally
@@ -423,9 +426,9 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         _ => "object",
     };
 
-    /// <summary>An exception out of the engine as a sentence for the flow author.</summary>
     string Who => $"function '{Context.NodeName ?? Context.NodeId}' ({Context.NodeId})";
 
+    /// <summary>An exception out of the engine as a sentence for the flow author.</summary>
     string Describe(Exception e)
     {
         var who = Who;
