@@ -150,7 +150,10 @@ public sealed class MqttBackpressureTests
         // Only the mqtt in restarts; "2" cannot reach the flow any more.
         await flow.DeployAsync(FlowWith("second"), DeploymentType.Nodes);
         var broker = (MqttBrokerConfigNode)flow.Runtime.Find("b1")!.Node;
-        Assert.Equal(1, broker.Metrics.Single(m => m.Name == "mqtt_undelivered_total").Value);
+        // Counted when the cancelled delivery unwinds on MQTTnet's thread, which the deploy does not wait for.
+        double Undelivered() => broker.Metrics.Single(m => m.Name == "mqtt_undelivered_total").Value;
+        await Poll.UntilAsync(() => Undelivered() >= 1, TimeSpan.FromSeconds(10), "the message in hand was never counted as undelivered");
+        Assert.Equal(1, Undelivered());
         ((GateNode)gate.Node).Open();
         var first = await flow.Capture("cap").TakeAsync(2);
         Assert.Equal(["0", "1"], first.Select(m => (string)m.Payload!));
