@@ -21,6 +21,7 @@ public static class FlowServerApp
 
     public static Task<WebApplication> BuildAsync(FlowServerOptions options, Action<ILoggingBuilder>? logging = null)
     {
+        var catalog = StartupWarmup.StartEarly(); // on the other core while this one builds the host
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             ContentRootPath = AppContext.BaseDirectory,
@@ -38,11 +39,14 @@ public static class FlowServerApp
 
         var services = builder.Services;
         services.AddSingleton(options);
-        services.AddFlowStorage(new StorageOptions { Provider = options.Storage, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
+        // Hosted services start in this order: the broker (the example flow connects to it), then
+        // the flows, then the rest (Data Protection's key ring, the web server), so that the
+        // flows' first message does not wait for them.
         if (options.BrokerEnabled)
             services.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = true, Address = options.BrokerBind, Port = options.BrokerPort });
-        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline, DataDirectory = options.DataDirectory });
         services.AddHostedService<FlowStartup>();
+        services.AddFlowStorage(new StorageOptions { Provider = options.Storage, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
+        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline, DataDirectory = options.DataDirectory }, catalog);
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddFlowEditor();
         services.AddSingleton<IEditorBackend, EditorBackend>();
@@ -58,12 +62,11 @@ public static class FlowServerApp
     }
 
     /// <summary>Registers the catalog, compiler, runtime and flow service.</summary>
-    public static IServiceCollection AddFlowRuntime(this IServiceCollection services, RuntimeOptions options)
+    public static IServiceCollection AddFlowRuntime(this IServiceCollection services, RuntimeOptions options, Task<NodeCatalog>? catalog = null)
     {
         services.AddSingleton(options);
-        services.AddSingleton(_ => NodeCatalog.CreateDefault());
+        services.AddSingleton(_ => catalog?.GetAwaiter().GetResult() ?? NodeCatalog.CreateDefault());
         services.AddSingleton<FlowCompiler>();
-        services.AddSingleton<DeployWarmup>();
         services.AddSingleton<RuntimeEvents>();
         services.AddSingleton<FlowRuntime>();
         services.AddSingleton<FlowService>();
@@ -79,27 +82,31 @@ public static class FlowServerApp
 /// Brings the flows up at start (import file, stored revision, or the example for an empty
 /// store) and stops them, draining, at shutdown.
 /// </summary>
-sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, DeployWarmup warmup, ILogger<FlowStartup> log,
+sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowService flows, FlowRuntime runtime, ILogger<FlowStartup> log,
     BuiltInBroker? broker = null) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await StartFlowsAsync(cancellationToken);
-        _ = warmup.RunInBackground(); // after the flows run, so it never delays their first message
     }
 
     async Task StartFlowsAsync(CancellationToken cancellationToken)
     {
-        var opening = OpenStoreAsync(cancellationToken);
         if (options.FlowsFile is { } file)
         {
-            // The file's flows start while the store opens (on the other core): the revision is
-            // stored once it is open. Opening is most of start-up's time (EF Core's first use).
-            // A store that cannot be opened is the error to report (the import then failed too).
-            await Task.WhenAll(opening, ImportAsync(file, "imported", _ => { }, cancellationToken));
+            // The file's flows start first and the store opens after, to keep their revision:
+            // opening is most of start-up's time (EF Core's first use), and the cores are busy
+            // enough with the JIT. A store that cannot be opened is the error to report (the
+            // import then failed too, when it came to storing the revision).
+            try { await ImportAsync(file, "imported", _ => { }, cancellationToken); }
+            catch (Exception e) when (e is not StartupException and not OperationCanceledException)
+            {
+                await OpenStoreAsync(cancellationToken);
+                throw;
+            }
             return;
         }
-        await opening;
+        await OpenStoreAsync(cancellationToken);
         if (await flows.LoadStoredAsync(cancellationToken)) return;
         var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
         if (!options.DeployExampleWhenEmpty || !File.Exists(example)) return;

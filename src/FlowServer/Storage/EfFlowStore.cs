@@ -27,7 +27,10 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
     /// </summary>
     public Task InitializeAsync(CancellationToken cancellationToken = default)
     {
-        lock (_openGate) _opened ??= OpenAsync();
+        // Off the caller's thread: EF Core opens synchronously inside its async calls (hundreds of ms
+        // of first use), which would otherwise hold up the caller, the flows of a start-up among
+        // them. Long-running, so it does not take one of the pool's few threads for that long.
+        lock (_openGate) _opened ??= Task.Factory.StartNew(OpenAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         return _opened.WaitAsync(cancellationToken);
     }
 
