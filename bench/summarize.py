@@ -7,6 +7,7 @@ from collections import defaultdict
 
 def parse(path):
     runs, idle = [], []
+    parse.extra = {"BROKER": []}
     for line in open(path):
         kind, _, rest = line.strip().partition(" ")
         fields = dict(kv.split("=", 1) for kv in rest.split() if "=" in kv)
@@ -14,6 +15,8 @@ def parse(path):
             runs.append(fields)
         elif kind == "IDLE":
             idle.append(fields)
+        elif kind in parse.extra:
+            parse.extra[kind].append(fields)
     return runs, idle
 
 
@@ -39,56 +42,77 @@ by = defaultdict(list)
 for r in runs:
     by[(r["engine"], r["scenario"], r["profile"])].append(r)
 reps = max([int(r["rep"]) for r in runs] + [int(i["rep"]) for i in idle] + [0])
+# The ReadyToRun publish of FlowServer gets a column of its own when the run measured it.
+r2r = any(r["engine"] == "flowserver-r2r" for r in runs) or any(i["engine"] == "flowserver-r2r" for i in idle)
+
+
+def met_text(value, target, higher):
+    if target is None or value is None:
+        return "–"
+    return "yes" if (value >= target if higher else value <= target) else "no"
+
+
+def row(cells_fs, cell_r2r, cell_nr, better, target, met_fs, met_r2r):
+    extra = f" {cell_r2r} |" if r2r else ""
+    met = f"{met_fs} / {met_r2r}" if r2r else met_fs
+    return f"{cells_fs} |{extra} {cell_nr} | {better} | {target} | {met} |"
+
 
 # Targets of the performance issue, per scenario/profile: (field, target, higher_is_better)
 cpu_target = {"function": 5, "switch": 3, "fanout": 30}
 print(f"# FlowServer vs Node-RED 5.0.7 (medians of {reps} repetition(s), one run of bench/run.sh)\n")
-print("| scenario | profile | figure | FlowServer | Node-RED | FlowServer better by | target | met |")
-print("|---|---|---|---|---|---|---|---|")
+if r2r:
+    print("FlowServer: `dotnet build -c Release`; FlowServer R2R: the same published ReadyToRun; better by: FlowServer against Node-RED; met: FlowServer / R2R.\n")
+print("| scenario | profile | figure | FlowServer |" + (" FlowServer R2R |" if r2r else "") + " Node-RED | FlowServer better by | target | met |")
+print("|---|---|---|---|" + ("---|" if r2r else "") + "---|---|---|---|")
 lost_total = 0
 for scenario in ("function", "switch", "fanout"):
     for profile in ("rate-qos0", "max-qos0", "max-qos1"):
-        fs, nr = by.get(("flowserver", scenario, profile), []), by.get(("node-red", scenario, profile), [])
-        if not fs and not nr:
+        fs, fr, nr = (by.get((e, scenario, profile), []) for e in ("flowserver", "flowserver-r2r", "node-red"))
+        if not fs and not nr and not fr:
             continue
-        lost_total += sum(int(r["lost"]) + int(r["dup"]) + int(r["bad"]) for r in fs)
+        lost_total += sum(int(r["lost"]) + int(r["dup"]) + int(r["bad"]) for r in fs + fr)
         def m(rows, key):
             return median([r[key] for r in rows])
         rows = []
         if profile == "rate-qos0":
-            rows.append(("p50 latency ms", m(fs, "p50_ms"), m(nr, "p50_ms"), False, None, 2))
-            rows.append(("p99 latency ms", m(fs, "p99_ms"), m(nr, "p99_ms"), False, 1.0 if scenario != "fanout" else None, 2))
+            rows.append(("p50 latency ms", "p50_ms", False, None, 2))
+            rows.append(("p99 latency ms", "p99_ms", False, 1.0 if scenario != "fanout" else None, 2))
         else:
             target = None
             if scenario == "function":
                 nr_rate = m(nr, "msgs_per_s")
                 target = 2 * nr_rate if nr_rate else None
-            rows.append(("out msgs/s", m(fs, "msgs_per_s"), m(nr, "msgs_per_s"), True, target, 0))
-        rows.append(("engine CPU µs per input", m(fs, "engine_cpu_us_per_in_msg"), m(nr, "engine_cpu_us_per_in_msg"), False,
-                     cpu_target[scenario] if profile == "max-qos0" else None, 1))
-        rows.append(("peak RSS MiB", m(fs, "rss_peak_mb"), m(nr, "rss_peak_mb"), False, 150 if profile != "rate-qos0" else None, 0))
-        for name, a, b, higher, target, digits in rows:
-            met = "–"
-            if target is not None and a is not None:
-                met = "yes" if (a >= target if higher else a <= target) else "no"
+            rows.append(("out msgs/s", "msgs_per_s", True, target, 0))
+        rows.append(("engine CPU µs per input", "engine_cpu_us_per_in_msg", False, cpu_target[scenario] if profile == "max-qos0" else None, 1))
+        rows.append(("peak RSS MiB", "rss_peak_mb", False, 150 if profile != "rate-qos0" else None, 0))
+        for name, key, higher, target, digits in rows:
+            a, c, b = m(fs, key), m(fr, key), m(nr, key)
             shown_target = "–" if target is None else (f"≥ {fmt(target)}" if higher else f"≤ {fmt(target, 1)}")
-            print(f"| {scenario} | {profile} | {name} | {fmt(a, digits)} | {fmt(b, digits)} | {ratio(a, b, higher)} | {shown_target} | {met} |")
+            print(row(f"| {scenario} | {profile} | {name} | {fmt(a, digits)}", fmt(c, digits), fmt(b, digits), ratio(a, b, higher),
+                      shown_target, met_text(a, target, higher), met_text(c, target, higher)))
 
-fs_runs = [r for r in runs if r["engine"] == "flowserver"]
-nr_runs = [r for r in runs if r["engine"] == "node-red"]
-fs_idle = [i for i in idle if i["engine"] == "flowserver"]
-nr_idle = [i for i in idle if i["engine"] == "node-red"]
+
+def engine_rows(rows, engine):
+    return [r for r in rows if r["engine"] == engine]
+
+
 print()
-print("| figure | FlowServer | Node-RED | FlowServer better by | target | met |")
-print("|---|---|---|---|---|---|")
-for name, key, rows_fs, rows_nr, target in (
-        ("process start → first message through the flow, ms", "startup_ms", fs_runs, nr_runs, 500),
-        ("RSS idle with a scenario flow, MiB", "rss_idle_mb", fs_runs, nr_runs, 70),
-        ("RSS idle, empty flow, MiB", "rss_empty_mb", fs_idle, nr_idle, 70),
-        ("full deploy of 1000 nodes via POST /flows until running, ms", "deploy_1000_ms", fs_idle, nr_idle, 100),
-        ("RSS with the 1000-node flow, MiB", "rss_1000_mb", fs_idle, nr_idle, 100)):
-    a, b = median([r[key] for r in rows_fs]), median([r[key] for r in rows_nr])
-    met = "–" if a is None else ("yes" if a <= target else "no")
-    print(f"| {name} | {fmt(a)} | {fmt(b)} | {ratio(a, b, False)} | ≤ {target} | {met} |")
+print("| figure | FlowServer |" + (" FlowServer R2R |" if r2r else "") + " Node-RED | FlowServer better by | target | met |")
+print("|---|---|" + ("---|" if r2r else "") + "---|---|---|---|")
+for name, key, source, target in (
+        ("process start → first message through the flow, ms", "startup_ms", runs, 500),
+        ("RSS idle with a scenario flow, MiB", "rss_idle_mb", runs, 70),
+        ("RSS idle, empty flow, MiB", "rss_empty_mb", idle, 70),
+        ("full deploy of 1000 nodes via POST /flows until running, ms", "deploy_1000_ms", idle, 100),
+        ("RSS with the 1000-node flow, MiB", "rss_1000_mb", idle, 100)):
+    a, c, b = (median([r[key] for r in engine_rows(source, e)]) for e in ("flowserver", "flowserver-r2r", "node-red"))
+    print(row(f"| {name} | {fmt(a)}", fmt(c), fmt(b), ratio(a, b, False), f"≤ {target}", met_text(a, target, False), met_text(c, target, False)))
+alone = parse.extra["BROKER"]
+if alone:
+    print()
+    print(f"The broker alone (no engine: the load generator publishes and subscribes to one topic) at 1,000 msg/s, "
+          f"median of {len(alone)}: p50 {fmt(median([r['p50_ms'] for r in alone]), 2)} ms, p99 {fmt(median([r['p99_ms'] for r in alone]), 2)} ms "
+          f"— the floor under every engine's latency on this machine.")
 print()
 print(f"FlowServer runs with lost, duplicated or bad messages: {lost_total} messages in total")

@@ -6,6 +6,7 @@ generate.py OUTDIR BROKER_PORT
   OUTDIR/idle-1000.json                             1000 idle nodes on 5 tabs
   OUTDIR/slow.qos0.json, slow.qos1.json             overload: a function that burns ~0.5 ms per message;
                                                     at QoS 0 its inbox (1,000) drops the oldest, counted
+  OUTDIR/slow-separate.qos0.json, ...qos1.json      the same with mqtt out on a broker node (connection) of its own
 """
 import json
 import sys
@@ -13,8 +14,8 @@ import sys
 out, port = sys.argv[1], sys.argv[2]
 
 
-def broker():
-    return {"id": "bench-broker", "type": "mqtt-broker", "name": "bench", "broker": "127.0.0.1", "port": port,
+def broker(node_id="bench-broker"):
+    return {"id": node_id, "type": "mqtt-broker", "name": node_id, "broker": "127.0.0.1", "port": port,
             "clientid": "", "autoConnect": True, "usetls": False, "protocolVersion": "4", "keepalive": "60",
             "cleansession": True, "autoUnsubscribe": True}
 
@@ -25,9 +26,9 @@ def mqtt_in(qos, datatype, wires):
             "x": 100, "y": 100, "wires": [wires]}
 
 
-def mqtt_out(qos):
+def mqtt_out(qos, broker_id="bench-broker"):
     return {"id": "bench-out", "type": "mqtt out", "z": "bench-tab", "name": "out", "topic": "bench/out", "qos": str(qos),
-            "retain": "false", "broker": "bench-broker", "x": 700, "y": 100, "wires": []}
+            "retain": "false", "broker": broker_id, "x": 700, "y": 100, "wires": []}
 
 
 def function(node_id, code, y=100, **extra):
@@ -52,13 +53,19 @@ def scenario(name, qos):
                    "propertyType": "msg", "rules": [{"t": "gt", "v": "50", "vt": "num"}, {"t": "else"}], "checkall": "false",
                    "repair": False, "outputs": 2, "x": 300, "y": 100, "wires": [["bench-high"], ["bench-low"]]},
                   change("bench-high", "high", 80), change("bench-low", "low", 120), mqtt_out(qos)]
-    elif name == "slow":
+    elif name in ("slow", "slow-separate"):
         # Spins for 0.5 ms of wall time per message: the flow's capacity is ~2,000 msg/s whatever
         # the engine, so a faster publisher overloads it.
         code = ("const until = Date.now() + 0.5; let spin = 0;\nwhile (Date.now() < until) spin++;\n"
                 "const p = JSON.parse(msg.payload);\np.scaled = p.value * 1.8 + 32;\nmsg.payload = p;\nreturn msg;")
         overflow = {"queueSize": 1000, "queueOverflow": "drop-oldest"} if qos == 0 else {}
-        nodes += [mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow), mqtt_out(qos)]
+        if name == "slow":
+            nodes += [mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow), mqtt_out(qos)]
+        else:
+            # mqtt out on a connection of its own: the subscribing one may then pause reading at
+            # its receive limit (on a shared one it keeps reading while mqtt out awaits PUBACKs).
+            nodes += [broker("bench-broker-out"), mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow),
+                      mqtt_out(qos, "bench-broker-out")]
     else:
         branches = [f"bench-fn{k}" for k in range(10)]
         nodes += [mqtt_in(qos, "json", branches)]
@@ -92,7 +99,7 @@ def idle_1000():
     return nodes
 
 
-for name in ("function", "switch", "fanout", "slow"):
+for name in ("function", "switch", "fanout", "slow", "slow-separate"):
     for qos in (0, 1):
         with open(f"{out}/{name}.qos{qos}.json", "w") as f:
             json.dump(scenario(name, qos), f)

@@ -95,6 +95,57 @@ public sealed class MqttBackpressureTests
     }
 
     [Fact]
+    public async Task A_slow_flow_keeps_at_most_the_receive_limit_of_unacknowledged_messages_and_the_broker_holds_the_rest()
+    {
+        // While acknowledgements flow (the flow is slow, not stalled), Mosquitto keeps sending
+        // past its in-flight limit and MQTTnet reads whatever comes: without the receive limit
+        // about all 2,500 messages land in the engine's memory at once.
+        const int count = MqttReceiveLimit.DefaultLimit * 5 / 2;
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(mosquitto.Port),
+            new { id = "in", type = "mqtt in", topic = "load/#", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "slow" } } },
+            new { id = "slow", type = "test-slow", ms = 2, every = 1, queueSize = 5, wires = new[] { new[] { "cap" } } },
+            new { id = "cap", type = "test-capture" }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        var limit = ((MqttBrokerConfigNode)flow.Runtime.Find("b1")!.Node).ReceiveLimit;
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+
+        for (var i = 0; i < count; i++) await publisher.PublishAsync("load/seq", i.ToString(), qos: 1);
+        var received = await flow.Capture("cap").TakeAsync(count, TimeSpan.FromSeconds(90));
+
+        Assert.Equal(Enumerable.Range(0, count).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
+        Assert.True(limit.PeakUnacknowledged == limit.Limit, $"peak {limit.PeakUnacknowledged}, limit {limit.Limit}");
+        Assert.True(limit.Pauses >= 1);
+        Assert.Equal(0, limit.Unacknowledged);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
+    public async Task A_slow_flow_that_publishes_at_qos1_on_the_same_connection_gets_every_message_through_beyond_the_receive_limit()
+    {
+        // Reading must not pause while one of mqtt out's PUBACKs is awaited: it comes behind the
+        // messages the broker sent meanwhile, and the flow would wait for it forever.
+        const int count = MqttReceiveLimit.DefaultLimit * 5 / 2;
+        await using var mosquitto = await MosquittoFixture.StartNewAsync();
+        await using var observer = await MqttTestClient.ConnectAsync(mosquitto.Port);
+        await observer.SubscribeAsync("bridge/out");
+        await using var flow = await StartAsync(Flow(
+            MqttNodeTests.Broker(mosquitto.Port),
+            new { id = "in", type = "mqtt in", topic = "bridge/in", qos = "1", datatype = "utf8", broker = "b1", wires = new[] { new[] { "slow" } } },
+            new { id = "slow", type = "test-slow", ms = 2, every = 1, queueSize = 5, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "mqtt out", topic = "bridge/out", qos = "1", broker = "b1", queueSize = 2 }));
+        await MqttNodeTests.WaitForStatusAsync(flow, "in", "connected");
+        await using var publisher = await MqttTestClient.ConnectAsync(mosquitto.Port);
+
+        for (var i = 0; i < count; i++) await publisher.PublishAsync("bridge/in", i.ToString(), qos: 1);
+
+        for (var i = 0; i < count; i++)
+            Assert.Equal(i.ToString(), (await observer.NextAsync(TimeSpan.FromSeconds(10))).ConvertPayloadToString());
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Qos1_messages_are_acknowledged_only_once_the_flow_accepted_them()
     {
         await using var broker = new BuiltInBroker(new BuiltInBrokerOptions { Port = 0 });

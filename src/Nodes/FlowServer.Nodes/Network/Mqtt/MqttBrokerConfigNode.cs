@@ -112,6 +112,11 @@ public sealed record MqttSubscription(
     certificate and whether to verify the server. The *birth* message is published on every
     connect, the *close* message before a clean disconnect (stop or redeploy), and the *will*
     message is left with the broker, which publishes it if the connection dies.
+
+    QoS 1/2 messages are acknowledged once the flow took them, and at most 1,000 received ones
+    wait for the flow: beyond that the connection stops reading and the broker holds the rest.
+    It keeps reading while one of its own QoS 1/2 publishes awaits its acknowledgement, so for a
+    flow that may fall far behind, give its `mqtt out` a broker node of its own.
     """)]
 public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetricsSource
 {
@@ -134,10 +139,17 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     NodeStatus _status = NodeStatus.Idle("not connected");
     long _undelivered;
 
+    /// <summary>Bounds the QoS 1/2 messages read from the broker and not yet taken by the flow.</summary>
+    public MqttReceiveLimit ReceiveLimit { get; } = new(MqttReceiveLimit.DefaultLimit);
+
     public IEnumerable<NodeMetric> Metrics =>
     [
         new("mqtt_undelivered_total", "Messages not handed to the flow because their mqtt in stopped while the flow was busy (QoS 1/2 ones are left unacknowledged for the broker to send again).",
             "counter", Interlocked.Read(ref _undelivered)),
+        new("mqtt_unacknowledged", "QoS 1/2 messages received from the broker that the flow has not taken yet (acknowledged once it has).",
+            "gauge", ReceiveLimit.Unacknowledged),
+        new("mqtt_read_pauses_total", $"Times reading from the broker paused because {ReceiveLimit.Limit} received QoS 1/2 messages waited for the flow (the broker holds the rest).",
+            "counter", ReceiveLimit.Pauses),
     ];
 
     /// <summary>The broker's address as <c>host:port</c>.</summary>
@@ -170,7 +182,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
         // on pruned segments and retransmission timeouts. 1 MiB keeps high rates flowing.
         if (_clientOptions.ChannelOptions is MqttClientTcpOptions tcp) tcp.BufferSize = SocketBufferBytes;
 
-        _client = new MqttClientFactory().CreateMqttClient(new MqttSocketAdapterFactory());
+        _client = new MqttClientFactory().CreateMqttClient(new MqttSocketAdapterFactory(ReceiveLimit));
         _client.ApplicationMessageReceivedAsync += OnMessageReceivedAsync;
         _client.DisconnectedAsync += OnDisconnectedAsync;
         if (Options.AutoConnect) EnsureConnecting();

@@ -17,13 +17,20 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// header, then body): four syscalls per message through a flow, about half of the engine's CPU at
 /// high rates (measured with strace and perf, see bench/README.md). Here the packets written while
 /// a thread is busy go out together in one send, and one receive takes whatever the socket holds,
-/// handed out packet by packet.
+/// handed out packet by packet. With a <see cref="MqttReceiveLimit"/>, each connection also keeps
+/// its unacknowledged QoS 1/2 messages to that bound.
 /// </summary>
-public sealed class MqttSocketAdapterFactory : IMqttClientAdapterFactory
+public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = null) : IMqttClientAdapterFactory
 {
     readonly MqttClientAdapterFactory _fallback = new();
 
     public IMqttChannelAdapter CreateClientAdapter(MqttClientOptions options, MqttPacketInspector packetInspector, IMqttNetLogger logger)
+    {
+        var adapter = CreateUnlimited(options, packetInspector, logger);
+        return receiveLimit is null ? adapter : receiveLimit.Wrap(adapter);
+    }
+
+    IMqttChannelAdapter CreateUnlimited(MqttClientOptions options, MqttPacketInspector packetInspector, IMqttNetLogger logger)
     {
         // WebSocket connections keep MQTTnet's own channel: its frames already arrive whole.
         if (options.ChannelOptions is not MqttClientTcpOptions tcp) return _fallback.CreateClientAdapter(options, packetInspector, logger);

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet.Adapter;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+
+namespace FlowServer.Nodes.Network.Mqtt;
+
+/// <summary>
+/// Keeps the QoS 1 and 2 messages a connection has received but not yet acknowledged to a bound,
+/// by pausing reads from the socket: the broker then holds the backlog (it may not drop it), not
+/// our memory. mqtt in acknowledges a message only once the flow took it, but MQTTnet's client
+/// reads every packet the broker sends into a queue without a bound, and Mosquitto 2.0 keeps
+/// sending past its in-flight limit once acknowledgements flow (bench/README.md: 131,072 packets
+/// queued in an overload run).
+/// <para>
+/// Reads pause only while none of our own requests awaits its answer (a QoS 1/2 publish its
+/// PUBACK or PUBCOMP, a subscribe, an unsubscribe, a ping): that answer arrives behind the
+/// messages in the stream, and a flow whose mqtt out waits for it would never take another
+/// message. So a connection that only subscribes (mqtt in → database, the usual overload case) is
+/// bounded; one whose mqtt out publishes at QoS 1/2 keeps reading, and a separate broker node for
+/// mqtt out (its own connection) bounds it too. A ping (sent after a keep-alive period without
+/// any other packet) resumes reading until its answer comes, so a long-stalled flow does not
+/// cost the connection.
+/// </para>
+/// </summary>
+public sealed class MqttReceiveLimit(int limit)
+{
+    /// <summary>The default: a thousand messages of a few hundred bytes each are a few hundred KiB.</summary>
+    public const int DefaultLimit = 1000;
+
+    long _pauses;
+    Counter? _current;
+
+    public int Limit => limit;
+
+    /// <summary>QoS 1/2 messages received on the current connection and not acknowledged yet.</summary>
+    public int Unacknowledged => Volatile.Read(ref _current)?.Unacknowledged ?? 0;
+
+    /// <summary>The most <see cref="Unacknowledged"/> has been on any connection so far.</summary>
+    public int PeakUnacknowledged { get; private set; }
+
+    /// <summary>How often reading paused at the limit.</summary>
+    public long Pauses => Interlocked.Read(ref _pauses);
+
+    /// <summary>Wraps a new connection's adapter; its counts start from zero (what a lost connection had in hand is gone with it).</summary>
+    public IMqttChannelAdapter Wrap(IMqttChannelAdapter inner)
+    {
+        var counter = new Counter(this, inner);
+        Volatile.Write(ref _current, counter);
+        return counter;
+    }
+
+    sealed class Counter(MqttReceiveLimit owner, IMqttChannelAdapter inner) : IMqttChannelAdapter
+    {
+        readonly Lock _lock = new();
+        int _unacknowledged;   // QoS 1/2 publishes received, PUBACK/PUBREC not sent yet
+        int _awaitingAnswer;   // our requests sent whose answer has not been read yet
+        TaskCompletionSource? _resume;
+
+        public int Unacknowledged { get { lock (_lock) return _unacknowledged; } }
+
+        public async Task<MqttPacket> ReceivePacketAsync(CancellationToken cancellationToken)
+        {
+            Task? paused = null;
+            lock (_lock)
+            {
+                if (_unacknowledged >= owner.Limit && _awaitingAnswer == 0)
+                {
+                    _resume ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    paused = _resume.Task;
+                    Interlocked.Increment(ref owner._pauses);
+                }
+            }
+            if (paused is not null) await paused.WaitAsync(cancellationToken);
+
+            var packet = await inner.ReceivePacketAsync(cancellationToken);
+            switch (packet)
+            {
+                case MqttPublishPacket { QualityOfServiceLevel: not MqttQualityOfServiceLevel.AtMostOnce }:
+                    lock (_lock)
+                    {
+                        _unacknowledged++;
+                        if (_unacknowledged > owner.PeakUnacknowledged) owner.PeakUnacknowledged = _unacknowledged;
+                    }
+                    break;
+                case MqttPubAckPacket or MqttPubCompPacket or MqttSubAckPacket or MqttUnsubAckPacket or MqttPingRespPacket:
+                    lock (_lock) if (_awaitingAnswer > 0) _awaitingAnswer--;
+                    break;
+            }
+            return packet;
+        }
+
+        public Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken)
+        {
+            switch (packet)
+            {
+                case MqttPubAckPacket or MqttPubRecPacket: // a received message acknowledged
+                    lock (_lock)
+                    {
+                        if (_unacknowledged > 0) _unacknowledged--;
+                        if (_unacknowledged < owner.Limit) ResumeLocked();
+                    }
+                    break;
+                case MqttPublishPacket { QualityOfServiceLevel: not MqttQualityOfServiceLevel.AtMostOnce } or MqttSubscribePacket or MqttUnsubscribePacket or MqttPingReqPacket:
+                    lock (_lock)
+                    {
+                        _awaitingAnswer++;
+                        ResumeLocked(); // its answer must be read
+                    }
+                    break;
+            }
+            return inner.SendPacketAsync(packet, cancellationToken);
+        }
+
+        void ResumeLocked()
+        {
+            _resume?.TrySetResult();
+            _resume = null;
+        }
+
+        public long BytesReceived => inner.BytesReceived;
+        public long BytesSent => inner.BytesSent;
+        public X509Certificate2 ClientCertificate => inner.ClientCertificate;
+        public EndPoint RemoteEndPoint => inner.RemoteEndPoint;
+        public EndPoint LocalEndPoint => inner.LocalEndPoint;
+        public bool IsSecureConnection => inner.IsSecureConnection;
+        public MqttPacketFormatterAdapter PacketFormatterAdapter => inner.PacketFormatterAdapter;
+        public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
+        public Task DisconnectAsync(CancellationToken cancellationToken) => inner.DisconnectAsync(cancellationToken);
+        public void ResetStatistics() => inner.ResetStatistics();
+        public void Dispose() => inner.Dispose();
+    }
+}
