@@ -14,8 +14,9 @@ import sys
 out, port = sys.argv[1], sys.argv[2]
 
 
-def broker(node_id="bench-broker"):
-    return {"id": node_id, "type": "mqtt-broker", "name": node_id, "broker": "127.0.0.1", "port": port,
+def broker(node_id="bench-broker", name="bench"):
+    # (A name equal to a config node's id reads to Node-RED as a reference to it: keep them apart.)
+    return {"id": node_id, "type": "mqtt-broker", "name": name, "broker": "127.0.0.1", "port": port,
             "clientid": "", "autoConnect": True, "usetls": False, "protocolVersion": "4", "keepalive": "60",
             "cleansession": True, "autoUnsubscribe": True}
 
@@ -64,7 +65,7 @@ def scenario(name, qos):
         else:
             # mqtt out on a connection of its own: the subscribing one may then pause reading at
             # its receive limit (on a shared one it keeps reading while mqtt out awaits PUBACKs).
-            nodes += [broker("bench-broker-out"), mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow),
+            nodes += [broker("bench-broker-out", "bench out"), mqtt_in(qos, "utf8", ["bench-fn"]), function("bench-fn", code, **overflow),
                       mqtt_out(qos, "bench-broker-out")]
     else:
         branches = [f"bench-fn{k}" for k in range(10)]
