@@ -115,8 +115,8 @@ public sealed class MqttBackpressureTests
         var received = await flow.Capture("cap").TakeAsync(count, TimeSpan.FromSeconds(90));
 
         Assert.Equal(Enumerable.Range(0, count).Select(i => i.ToString()), received.Select(m => (string)m.Payload!));
-        Assert.True(limit.PeakUnacknowledged == limit.Limit, $"peak {limit.PeakUnacknowledged}, limit {limit.Limit}");
-        Assert.True(limit.Pauses >= 1);
+        Assert.True(limit.PeakUnacknowledged <= limit.Limit, $"peak {limit.PeakUnacknowledged}, limit {limit.Limit}");
+        Assert.True(limit.Pauses >= 1, $"reading never paused (peak {limit.PeakUnacknowledged}): the limit was not reached");
         Assert.Equal(0, limit.Unacknowledged);
         flow.AssertNoErrors();
     }
