@@ -205,6 +205,7 @@ public sealed class MqttBackpressureTests
         double Undelivered() => broker.Metrics.Single(m => m.Name == "mqtt_undelivered_total").Value;
         await Poll.UntilAsync(() => Undelivered() >= 1, TimeSpan.FromSeconds(10), "the message in hand was never counted as undelivered");
         Assert.Equal(1, Undelivered());
+        Assert.Equal(0, broker.ReceiveLimit.Unacknowledged); // "0" and "1" were taken and acknowledged; "2" is abandoned, no longer counted
         ((GateNode)gate.Node).Open();
         var first = await flow.Capture("cap").TakeAsync(2);
         Assert.Equal(["0", "1"], first.Select(m => (string)m.Payload!));

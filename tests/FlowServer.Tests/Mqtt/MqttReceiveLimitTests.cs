@@ -118,6 +118,23 @@ public sealed class MqttReceiveLimitTests
     }
 
     [Fact]
+    public async Task A_message_abandoned_unacknowledged_no_longer_counts_so_reading_resumes()
+    {
+        var limit = new MqttReceiveLimit(2);
+        var inner = new ScriptedAdapter();
+        var adapter = limit.Wrap(inner);
+        for (ushort i = 1; i <= 3; i++) inner.Arrive(Publish(i));
+        for (var i = 0; i < 2; i++) await adapter.ReceivePacketAsync(CancellationToken.None);
+        var paused = adapter.ReceivePacketAsync(CancellationToken.None);
+        Assert.True(await PausedAsync(paused));
+
+        limit.Abandon(); // its mqtt in stopped with it in hand: never acknowledged on this connection
+        Assert.Equal(3, ((MqttPublishPacket)await paused.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
+        Assert.Equal(2, limit.Unacknowledged);
+        Assert.Empty(inner.Sent); // nothing was acknowledged on its behalf
+    }
+
+    [Fact]
     public async Task Qos0_messages_are_not_counted_and_a_new_connection_starts_from_zero()
     {
         var limit = new MqttReceiveLimit(1);

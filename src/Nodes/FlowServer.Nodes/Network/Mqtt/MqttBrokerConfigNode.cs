@@ -397,6 +397,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
         {
             // Not acknowledged: with a persistent session (clean session off) the broker sends it
             // again when the connection resumes; acknowledging it would lose it for good.
+            if (e.ApplicationMessage.QualityOfServiceLevel != MqttQualityOfServiceLevel.AtMostOnce) ReceiveLimit.Abandon();
             var total = Interlocked.Increment(ref _undelivered);
             Context.Logger.LogWarning("a message on '{Topic}' (QoS {Qos}) was not delivered: its mqtt in node stopped while the flow was busy; {Outcome} ({Total} so far)",
                 topic, (int)e.ApplicationMessage.QualityOfServiceLevel,

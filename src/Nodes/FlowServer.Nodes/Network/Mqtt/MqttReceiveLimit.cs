@@ -44,6 +44,13 @@ public sealed class MqttReceiveLimit(int limit)
     /// <summary>How often reading paused at the limit.</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
 
+    /// <summary>
+    /// A received message that will never be acknowledged on this connection (its mqtt in
+    /// stopped while the flow was busy; the broker sends it again on the next one): it no
+    /// longer counts, or such messages would add up until reading paused for good.
+    /// </summary>
+    public void Abandon() => Volatile.Read(ref _current)?.Abandon();
+
     /// <summary>Wraps a new connection's adapter; its counts start from zero (what a lost connection had in hand is gone with it).</summary>
     public IMqttChannelAdapter Wrap(IMqttChannelAdapter inner)
     {
@@ -60,6 +67,15 @@ public sealed class MqttReceiveLimit(int limit)
         TaskCompletionSource? _resume;
 
         public int Unacknowledged { get { lock (_lock) return _unacknowledged; } }
+
+        public void Abandon()
+        {
+            lock (_lock)
+            {
+                if (_unacknowledged > 0) _unacknowledged--;
+                if (_unacknowledged < owner.Limit) ResumeLocked();
+            }
+        }
 
         public async Task<MqttPacket> ReceivePacketAsync(CancellationToken cancellationToken)
         {
