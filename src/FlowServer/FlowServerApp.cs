@@ -87,11 +87,6 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await StartFlowsAsync(cancellationToken);
-    }
-
-    async Task StartFlowsAsync(CancellationToken cancellationToken)
-    {
         if (options.FlowsFile is { } file)
         {
             // The file's flows start first and the store opens after, to keep their revision:

@@ -17,8 +17,8 @@ public static class StartupWarmup
     /// <summary>Starts reading the catalog at once and warms the deploy path after it; returns the catalog.</summary>
     public static Task<NodeCatalog> StartEarly()
     {
-        // A thread of its own, not the pool's: with both pool threads busy (this, the store opening)
-        // the start-up's own continuations would wait for the pool to grow.
+        // A thread of its own, not the pool's: it keeps a core busy for a few hundred ms, and with
+        // one of the pool's two threads taken the start-up's own continuations waited for the pool to grow.
         var catalog = new TaskCompletionSource<NodeCatalog>(TaskCreationOptions.RunContinuationsAsynchronously);
         new Thread(() =>
         {
@@ -29,7 +29,7 @@ public static class StartupWarmup
             var compiler = new FlowCompiler(read);
             RunMessageAsync(compiler).GetAwaiter().GetResult(); // the first message's path first: a start-up's flows need it soonest
             Run(compiler);
-        }) { IsBackground = true, Name = "deploy warm-up" }.Start();
+        }) { IsBackground = true, Name = "start-up warm-up" }.Start();
         return catalog.Task;
     }
 

@@ -49,7 +49,7 @@ public sealed class MqttReceiveLimit(int limit)
     /// stopped while the flow was busy; the broker sends it again on the next one): it no
     /// longer counts, or such messages would add up until reading paused for good.
     /// </summary>
-    public void Abandon() => Volatile.Read(ref _current)?.Abandon();
+    public void Abandon() => Volatile.Read(ref _current)?.Settled();
 
     /// <summary>Wraps a new connection's adapter; its counts start from zero (what a lost connection had in hand is gone with it).</summary>
     public IMqttChannelAdapter Wrap(IMqttChannelAdapter inner)
@@ -68,7 +68,8 @@ public sealed class MqttReceiveLimit(int limit)
 
         public int Unacknowledged { get { lock (_lock) return _unacknowledged; } }
 
-        public void Abandon()
+        // A received message acknowledged or abandoned: one fewer waits, and reading may go on.
+        public void Settled()
         {
             lock (_lock)
             {
@@ -113,11 +114,7 @@ public sealed class MqttReceiveLimit(int limit)
             switch (packet)
             {
                 case MqttPubAckPacket or MqttPubRecPacket: // a received message acknowledged
-                    lock (_lock)
-                    {
-                        if (_unacknowledged > 0) _unacknowledged--;
-                        if (_unacknowledged < owner.Limit) ResumeLocked();
-                    }
+                    Settled();
                     break;
                 case MqttPublishPacket { QualityOfServiceLevel: not MqttQualityOfServiceLevel.AtMostOnce } or MqttSubscribePacket or MqttUnsubscribePacket or MqttPingReqPacket:
                     lock (_lock)
