@@ -19,7 +19,9 @@ namespace FlowServer.Tests.Differential;
 public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines engines) : IClassFixture<NodeRedDifferentialTests.Engines>
 {
     /// <summary>A case: the nodes between mqtt in (wired to <c>ENTRY</c>) and the outputs <c>OUT0</c>, <c>OUT1</c>…</summary>
-    public sealed record Case(string Name, string Nodes, string[] Inputs);
+    /// <param name="QuietSeconds">How long nothing new must come before a collection ends: longer for
+    /// a case whose last output waits for a timer, which a busy machine may fire late.</param>
+    public sealed record Case(string Name, string Nodes, string[] Inputs, double QuietSeconds = 1);
 
     static readonly Case[] Cases =
     [
@@ -146,11 +148,12 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
         // on the second output. Both engines run the interval from deploy, so which message a tick
         // catches depends on when the messages arrive: a split hands all three to the delay at
         // once (in one turn of Node-RED's event loop), so that no tick falls between them. The
-        // interval (0.8 s) is short enough for the last to leave before the collection stops (1 s of quiet).
+        // last leaves at the next tick, up to 0.8 s after the others: the collection waits 3 s of
+        // quiet for it (with 1 s, a tick a little late under a loaded test run cut it off).
         new("delay-queue-replace", """
             [{"id":"ENTRY","type":"split","name":"","splt":"\\n","spltType":"str","arraySplt":1,"arraySpltType":"len","stream":false,"addname":"","wires":[["delay"]]},
              {"id":"delay","type":"delay","name":"","pauseType":"queue","timeout":"5","timeoutUnits":"seconds","rate":"1","nbRateUnits":"0.8","rateUnits":"second","randomFirst":"1","randomLast":"5","randomUnits":"seconds","drop":false,"allowrate":false,"outputs":2,"wires":[["OUT0"],["OUT1"]]}]
-            """, ["a\nb\nc"]),
+            """, ["a\nb\nc"], QuietSeconds: 3),
         new("jsonata-legacy", """
             [{"id":"ENTRY","type":"change","name":"","rules":[
               {"t":"set","p":"payload.double","pt":"msg","to":"msg.payload.v * 2","tot":"jsonata"},
@@ -203,8 +206,8 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
         }
         // Order is compared per output: across different outputs it depends on scheduling, in
         // Node-RED too (each wire is an asynchronous hand-over).
-        var nodeRed = PerOutput(await engines.CollectAsync("node-red", name));
-        var flowServer = PerOutput(await engines.CollectAsync("flowserver", name));
+        var nodeRed = PerOutput(await engines.CollectAsync("node-red", name, @case.QuietSeconds));
+        var flowServer = PerOutput(await engines.CollectAsync("flowserver", name, @case.QuietSeconds));
         Assert.NotEmpty(nodeRed);
         Assert.True(nodeRed.SequenceEqual(flowServer),
             $"case {name}\nNode-RED:   {string.Join(" | ", nodeRed)}\nFlowServer: {string.Join(" | ", flowServer)}");
@@ -315,8 +318,8 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
         public async Task PublishAsync(string topic, string payload) =>
             await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
-        /// <summary>What an engine published for a case, in arrival order, once nothing new came for a second.</summary>
-        public async Task<List<string>> CollectAsync(string engine, string name)
+        /// <summary>What an engine published for a case, in arrival order, once nothing new came for <paramref name="quietSeconds"/>.</summary>
+        public async Task<List<string>> CollectAsync(string engine, string name, double quietSeconds)
         {
             var prefix = $"diff/{engine}/{name}/";
             List<string> Snapshot() => _received.Where(r => r.Topic.StartsWith(prefix + "out", StringComparison.Ordinal))
@@ -328,7 +331,7 @@ public sealed class NodeRedDifferentialTests(NodeRedDifferentialTests.Engines en
             {
                 var count = Snapshot().Count;
                 if (count != last) { last = count; stableSince = DateTime.UtcNow; }
-                else if (DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(1) && count > 0) break;
+                else if (DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(quietSeconds) && count > 0) break;
                 await Task.Delay(50);
             }
             return Snapshot();
