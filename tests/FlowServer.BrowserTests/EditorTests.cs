@@ -110,6 +110,9 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         // The same export again, as an uploaded file: every id clashes, so all are renamed and the wires follow.
         var tabs = await page.Locator(".fe-tab").CountAsync();
         await page.Locator(".fe-open-import").ClickAsync();
+        // Blazor's InputFile hooks its element over the circuit after the dialog renders: a file
+        // set before that raises a change nobody listens to (the textarea stayed empty on a CI-like run).
+        await page.WaitForFunctionAsync("() => document.querySelector('.fe-import input[type=file]')?._blazorInputFileNextFileId !== undefined");
         await page.Locator(".fe-import input[type=file]").SetInputFilesAsync(new FilePayload { Name = "flows.json", MimeType = "application/json", Buffer = System.Text.Encoding.UTF8.GetBytes(NodeRedExport) });
         await Assertions.Expect(page.Locator(".fe-import textarea")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("nr-inject"));
         await page.Locator(".fe-import-confirm").ClickAsync();
