@@ -28,24 +28,43 @@ static async Task<int> RunAsync(Options o)
     long lastReceiveTicks = 0;
     var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    using var subscriber = await ConnectAsync(o, "loadgen-sub");
-    subscriber.ApplicationMessageReceivedAsync += e =>
+    // The fixed-rate QoS 0 profile measures latency: blocking sockets with a receive thread that
+    // stamps each message as the kernel hands it over (BlockingMqttClient); the rest goes through MQTTnet.
+    var timing = o.Rate > 0 && o.Qos == 0 && Environment.GetEnvironmentVariable("LOADGEN_CLIENT") != "mqttnet";
+    void OnOutput(ReadOnlySequence<byte> payload, double now)
     {
-        var now = clock.Elapsed.TotalMilliseconds;
         Interlocked.Exchange(ref lastReceiveTicks, clock.ElapsedTicks);
         Interlocked.Increment(ref received);
-        if (!Reading.TryParse(e.ApplicationMessage.Payload, out var reading) || reading.Run != runId) { Interlocked.Increment(ref foreign); return Task.CompletedTask; }
+        if (!Reading.TryParse(payload, out var reading) || reading.Run != runId) { Interlocked.Increment(ref foreign); return; }
         var branch = o.Fanout > 1 ? reading.Branch ?? -1 : 0;
-        if (reading.Seq < 0 || reading.Seq >= o.Count || branch < 0 || branch >= o.Fanout || !Reading.Check(o.Check, reading)) { Interlocked.Increment(ref bad); return Task.CompletedTask; }
+        if (reading.Seq < 0 || reading.Seq >= o.Count || branch < 0 || branch >= o.Fanout || !Reading.Check(o.Check, reading)) { Interlocked.Increment(ref bad); return; }
         var slot = reading.Seq * o.Fanout + branch;
-        if (Interlocked.Exchange(ref seen[slot], 1) == 1) { Interlocked.Increment(ref duplicates); return Task.CompletedTask; }
+        if (Interlocked.Exchange(ref seen[slot], 1) == 1) { Interlocked.Increment(ref duplicates); return; }
         latencies[slot] = now - reading.Ts / 1000.0;
         if (Interlocked.Increment(ref unique) == expected) done.TrySetResult();
-        return Task.CompletedTask;
-    };
-    await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(o.OutTopic, (MqttQualityOfServiceLevel)o.Qos).Build());
+    }
 
-    using var publisher = await ConnectAsync(o, "loadgen-pub");
+    IMqttClient? subscriber = null, publisher = null;
+    BlockingMqttClient? timingSubscriber = null, timingPublisher = null;
+    if (timing)
+    {
+        timingSubscriber = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-sub-{Guid.NewGuid():N}"[..23]);
+        timingSubscriber.Subscribe(o.OutTopic);
+        timingSubscriber.StartReceiving(() => clock.ElapsedTicks,
+            (payload, ticks) => OnOutput(new ReadOnlySequence<byte>(payload), ticks * 1000.0 / Stopwatch.Frequency));
+        timingPublisher = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-pub-{Guid.NewGuid():N}"[..23]);
+    }
+    else
+    {
+        subscriber = await ConnectAsync(o, "loadgen-sub");
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            OnOutput(e.ApplicationMessage.Payload, clock.Elapsed.TotalMilliseconds);
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(o.OutTopic, (MqttQualityOfServiceLevel)o.Qos).Build());
+        publisher = await ConnectAsync(o, "loadgen-pub");
+    }
     var start = clock.Elapsed;
     var sent = 0;
     var publishErrors = 0;
@@ -67,15 +86,21 @@ static async Task<int> RunAsync(Options o)
         var value = (seq * 7919 % 10000) / 100.0;
         var ts = (long)(clock.Elapsed.TotalMilliseconds * 1000);
         var body = Encoding.UTF8.GetBytes($"{{\"run\":{runId},\"seq\":{seq},\"ts\":{ts},\"value\":{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}");
+        if (timingPublisher is not null)
+        {
+            timingPublisher.Publish(o.InTopic, body);
+            sent++;
+            continue;
+        }
         var message = new MqttApplicationMessageBuilder().WithTopic(o.InTopic).WithPayload(body).WithQualityOfServiceLevel((MqttQualityOfServiceLevel)o.Qos).Build();
         if (o.Qos == 0)
         {
-            await publisher.PublishAsync(message);
+            await publisher!.PublishAsync(message);
         }
         else
         {
             await window.WaitAsync();
-            pending.Add(PublishOneAsync(publisher, message, window, () => Interlocked.Increment(ref publishErrors)));
+            pending.Add(PublishOneAsync(publisher!, message, window, () => Interlocked.Increment(ref publishErrors)));
         }
         sent++;
     }
@@ -104,8 +129,14 @@ static async Task<int> RunAsync(Options o)
         ("p50_ms", Math.Round(P(0.50), 3)), ("p99_ms", Math.Round(P(0.99), 3)), ("max_ms", Math.Round(P(1.0), 3)),
     };
     Console.WriteLine("RESULT " + (o.Tags.Length > 0 ? o.Tags + " " : "") + string.Join(" ", fields.Select(f => $"{f.Item1}={Convert.ToString(f.Item2, System.Globalization.CultureInfo.InvariantCulture)}")));
-    await publisher.DisconnectAsync();
-    await subscriber.DisconnectAsync();
+    if (timing)
+    {
+        timingPublisher!.Dispose();
+        timingSubscriber!.Dispose();
+        return 0;
+    }
+    await publisher!.DisconnectAsync();
+    await subscriber!.DisconnectAsync();
     return 0;
 }
 
