@@ -54,10 +54,7 @@ sealed class BlockingMqttClient : IDisposable
     public void Publish(string topic, ReadOnlySpan<byte> payload)
     {
         var topicBytes = Encoding.UTF8.GetBytes(topic);
-        var remaining = 2 + topicBytes.Length + payload.Length;
-        var packet = new byte[1 + LengthBytes(remaining) + remaining];
-        packet[0] = 0x30;
-        var at = 1 + WriteLength(packet.AsSpan(1), remaining);
+        var packet = NewPacket(0x30, 2 + topicBytes.Length + payload.Length, out var at);
         BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(at), (ushort)topicBytes.Length);
         topicBytes.CopyTo(packet, at + 2);
         payload.CopyTo(packet.AsSpan(at + 2 + topicBytes.Length));
@@ -144,9 +141,7 @@ sealed class BlockingMqttClient : IDisposable
 
     void SendPacket(byte firstByte, List<byte> body)
     {
-        var packet = new byte[1 + LengthBytes(body.Count) + body.Count];
-        packet[0] = firstByte;
-        var at = 1 + WriteLength(packet.AsSpan(1), body.Count);
+        var packet = NewPacket(firstByte, body.Count, out var at);
         body.CopyTo(packet, at);
         lock (_sendGate) _socket.Send(packet);
     }
@@ -174,6 +169,15 @@ sealed class BlockingMqttClient : IDisposable
         into.Add((byte)(text.Length >> 8));
         into.Add((byte)text.Length);
         into.AddRange(text);
+    }
+
+    // A packet of that type and remaining length with its fixed header written; at: where the rest goes.
+    static byte[] NewPacket(byte firstByte, int remaining, out int at)
+    {
+        var packet = new byte[1 + LengthBytes(remaining) + remaining];
+        packet[0] = firstByte;
+        at = 1 + WriteLength(packet.AsSpan(1), remaining);
+        return packet;
     }
 
     static int LengthBytes(int length) => length < 128 ? 1 : length < 16_384 ? 2 : length < 2_097_152 ? 3 : 4;

@@ -86,9 +86,9 @@ static async Task<int> RunAsync(Options o)
         var value = (seq * 7919 % 10000) / 100.0;
         var ts = (long)(clock.Elapsed.TotalMilliseconds * 1000);
         var body = Encoding.UTF8.GetBytes($"{{\"run\":{runId},\"seq\":{seq},\"ts\":{ts},\"value\":{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}");
-        if (timingPublisher is not null)
+        if (timing)
         {
-            timingPublisher.Publish(o.InTopic, body);
+            timingPublisher!.Publish(o.InTopic, body);
             sent++;
             continue;
         }

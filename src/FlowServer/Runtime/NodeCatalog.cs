@@ -162,13 +162,14 @@ public sealed class OptionsBinder
     {
         bound = null;
         if (value is not JsonValue json) return false;
-        switch (json.GetValueKind())
+        var kind = json.GetValueKind();
+        switch (kind)
         {
             case JsonValueKind.String when type == typeof(string):
                 bound = json.GetValue<string>();
                 return true;
             case JsonValueKind.True or JsonValueKind.False when type == typeof(bool):
-                bound = json.GetValueKind() == JsonValueKind.True;
+                bound = kind == JsonValueKind.True;
                 return true;
             case JsonValueKind.Number when type == typeof(double) && json.TryGetValue<double>(out var d):
                 bound = d;
