@@ -57,4 +57,40 @@ public sealed class FunctionRunawayTests
         Assert.True(held < TimeSpan.FromSeconds(FunctionOptions.DefaultTimeoutSeconds + 3), $"the sender was held {held.TotalSeconds:0.0} s");
         Assert.True(held >= TimeSpan.FromSeconds(FunctionOptions.DefaultTimeoutSeconds - 0.5), $"the loop stopped after only {held.TotalSeconds:0.0} s");
     }
+
+    [Fact]
+    public async Task Runaway_scripts_on_more_threads_than_the_pool_runs_at_once_do_not_stall_timers_or_each_others_time_limit()
+    {
+        // Every looping script holds a pool thread, and with the CPU saturated by the loops the pool
+        // hardly adds threads on its own (16 such loops here ran two at a time, 18.6 s in all), so
+        // queued work waited for whole time limits. Loops past 50 ms get the pool more threads:
+        // the inject ticks on, and every loop runs (and ends at its limit) at the same time.
+        const double limit = 2;
+        var loops = Math.Min(4 * Environment.ProcessorCount, 16);
+        var nodes = new List<object>
+        {
+            new { id = "tick", type = "inject", repeat = 0.1, wires = new[] { new[] { "ticks" } } },
+            new { id = "ticks", type = "test-capture" },
+            new { id = "caught", type = "catch", scope = (string[]?)null, wires = new[] { new[] { "errors" } } },
+            new { id = "errors", type = "test-capture" },
+        };
+        for (var i = 0; i < loops; i++)
+        {
+            nodes.Add(new { id = $"start{i}", type = "inject", once = true, onceDelay = 0.2, wires = new[] { new[] { $"loop{i}" } } });
+            nodes.Add(new { id = $"loop{i}", type = "function", func = "while (true) {}", outputs = 1, timeout = limit, wires = Array.Empty<string[]>() });
+        }
+        var watch = Stopwatch.StartNew();
+        // Started off xunit's synchronization context, so the nodes run on the thread pool as in the server.
+        await using var flow = await Task.Run(() => StartAsync(Flow([.. nodes])));
+        await Task.Delay(TimeSpan.FromSeconds(0.6)); // the loops run now
+        var ticksBefore = flow.Capture("ticks").Pending;
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var ticked = flow.Capture("ticks").Pending - ticksBefore;
+        Assert.True(ticked >= 5, $"the inject ticked {ticked} times in 1 s while {loops} scripts looped");
+
+        var errors = await flow.Capture("errors").TakeAsync(loops, TimeSpan.FromSeconds(limit + 10));
+        var ended = watch.Elapsed;
+        Assert.All(errors, e => Assert.Contains("timed out", (string?)Assert.IsType<Dictionary<string, object?>>(e.Properties["error"])["message"]));
+        Assert.True(ended < TimeSpan.FromSeconds(limit + 3), $"{loops} scripts with a {limit} s limit took {ended.TotalSeconds:0.0} s to end");
+    }
 }

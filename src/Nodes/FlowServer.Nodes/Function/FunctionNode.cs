@@ -149,7 +149,9 @@ public sealed class FunctionOptions : NodeOptions
     seconds, waiting included (5 s when 0; Node-RED has no default limit, but a runaway loop
     would otherwise hold the node, and whatever feeds it, for good), 1000 nested calls and
     512 MB of allocations; a script that exceeds a limit fails with an error (caught by catch
-    nodes) and the next message is processed as usual. Set *timeout* for longer waits.
+    nodes) and the next message is processed as usual. Set *timeout* for longer waits. A run
+    that computes for more than 50 ms gets the server another worker thread until it ends, so
+    other flows, timers and the editor do not wait for it.
     Use `node.error(err, msg)` to raise an error catch nodes see without stopping the function.
     """)]
 public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
@@ -162,6 +164,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     readonly List<(int Port, FlowMessage Message)> _outbox = [];
     readonly List<JsValue> _closeHandlers = [];
     Engine? _engine;
+    ScriptRunGuard? _guard;
     JsConverter? _converter;
     JsValue? _handler;
     JsValue? _follow;
@@ -238,6 +241,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                     _engine.Invoke(init, JsValue.Undefined, []).UnwrapIfPromise();
                 }
                 catch (Exception e) { failure = Describe(e); }
+                finally { _guard!.EndRun(); }
             }
             toSend = TakeOutbox();
         }
@@ -258,12 +262,16 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         _follow = _engine.Evaluate("(function (result, fulfilled, rejected) { Promise.resolve(result).then(fulfilled, rejected); })");
     }
 
-    Engine CreateEngine() => new(options =>
+    Engine CreateEngine()
     {
-        options.LimitRecursion(MaxCallDepth);
-        options.TimeoutInterval(Options.RunLimit);
-        options.LimitMemory(MaxAllocatedBytes);
-    });
+        _guard = new ScriptRunGuard(Options.RunLimit);
+        return new(options =>
+        {
+            options.LimitRecursion(MaxCallDepth);
+            options.Constraint(_guard); // the time limit, and a pool thread lent while a run is long
+            options.LimitMemory(MaxAllocatedBytes);
+        });
+    }
 
     public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
@@ -290,6 +298,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             catch (Exception e) when (e is not OperationCanceledException) { Settle(run, Describe(e)); }
             finally
             {
+                _guard!.EndRun();
                 _currentRun = null;
                 toSend = TakeOutbox();
                 finishedNow = run.IsFinished;
@@ -346,6 +355,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                 if (Options.Cleanup is { } cleanup) _engine.Invoke(_engine.Evaluate(cleanup), JsValue.Undefined, []);
             }
             catch (Exception e) { failure = Describe(e); }
+            finally { _guard?.EndRun(); }
             toSend = TakeOutbox();
             foreach (var timer in _timers.Values) { timer.Cancel(); timer.Dispose(); }
             _timers.Clear();
@@ -600,7 +610,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                         _engine.Advanced.ProcessTasks(); // what the callback resolved: the rest of an awaiting run
                     }
                     catch (Exception e) when (e is not OperationCanceledException) { failure = Describe(e); }
-                    finally { _currentRun = null; }
+                    finally { _guard?.EndRun(); _currentRun = null; }
                     toSend = TakeOutbox();
                     finished = TakeFinishedRuns();
                 }
