@@ -102,7 +102,11 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
             return;
         }
         await OpenStoreAsync(cancellationToken);
-        if (await flows.LoadStoredAsync(cancellationToken)) return;
+        if (await flows.LoadStoredAsync(cancellationToken))
+        {
+            WarmStoreLater();
+            return;
+        }
         var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
         if (!options.DeployExampleWhenEmpty || !File.Exists(example)) return;
         // The example publishes simulated readings; without our broker it would either fail to
@@ -148,5 +152,26 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
         }
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => runtime.StopAsync();
+    // A restart reads the store with plain SQL (EfFlowStore); EF Core, which deploys and the
+    // editor's revision list go through, is warmed once the flows' own start-up is over, so that
+    // neither they nor the first deploy after a restart wait for its first use.
+    static readonly TimeSpan StoreWarmUpDelay = TimeSpan.FromSeconds(3);
+    readonly CancellationTokenSource _stopping = new();
+
+    void WarmStoreLater() => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await Task.Delay(StoreWarmUpDelay, _stopping.Token);
+            await store.ListAsync(1, _stopping.Token);
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e) { log.LogDebug(e, "Warming up the store failed (the next deploy opens it itself)"); }
+    });
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping.Cancel();
+        return runtime.StopAsync();
+    }
 }

@@ -1,7 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.DataProtection;
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 
 namespace FlowServer.Storage;
 
@@ -10,6 +13,13 @@ namespace FlowServer.Storage;
 /// store is safe to share. Credentials are encrypted with Data Protection before they reach
 /// the database and decrypted only when a revision is loaded.
 /// </summary>
+/// <remarks>
+/// What a restart needs (is the table there, the newest revision) is plain SQL on a connection of
+/// the provider's own, not EF Core: EF's first use (its services, the model, the schema check, the
+/// query's translation) is most of a second of JIT on a 2-core machine, and a restarted server's
+/// flows waited for all of it. EF Core then warms up on the first deploy or listing, and creates
+/// the schema when the table is missing.
+/// </remarks>
 public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, IDataProtectionProvider protection, StorageOptions options) : IFlowStore
 {
     /// <summary>Data Protection purpose; changing it makes stored credentials unreadable.</summary>
@@ -37,21 +47,58 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
     // Not cancellable: shared by every caller.
     async Task OpenAsync()
     {
+        await using (var connection = await OpenConnectionAsync(CancellationToken.None))
+        {
+            if (await TableExistsAsync(connection)) return;
+        }
         await using var db = await contexts.CreateDbContextAsync();
         await db.Database.EnsureCreatedAsync();
         if (options.IsSqlite)
         {
-            // WAL: readers never block the deploy that writes, and a crash mid-write cannot tear the file.
+            // WAL: readers never block the deploy that writes, and a crash mid-write cannot tear the
+            // file. The mode is kept in the file, so an existing store already has it.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
         }
+    }
+
+    async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        DbConnection connection = options.IsSqlite ? new SqliteConnection(options.EffectiveConnectionString) : new NpgsqlConnection(options.EffectiveConnectionString);
+        try { await connection.OpenAsync(cancellationToken); }
+        catch { await connection.DisposeAsync(); throw; }
+        return connection;
+    }
+
+    async Task<bool> TableExistsAsync(DbConnection connection)
+    {
+        await using var command = connection.CreateCommand();
+        // PostgreSQL: the table as the search path finds it, as EF Core's own statements do.
+        command.CommandText = options.IsSqlite
+            ? $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{RevisionTable.Name}'"
+            : $"SELECT count(*) FROM pg_catalog.pg_class WHERE oid = to_regclass('{RevisionTable.Name}')";
+        return Convert.ToInt64(await command.ExecuteScalarAsync()) > 0;
     }
 
     public async Task<StoredRevision?> GetLatestAsync(CancellationToken cancellationToken = default)
     {
         await InitializeAsync(cancellationToken);
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var row = await db.Revisions.AsNoTracking().OrderByDescending(r => r.Id).FirstOrDefaultAsync(cancellationToken);
-        return row is null ? null : ToRevision(row);
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {RevisionTable.Id}, {RevisionTable.Rev}, {RevisionTable.CreatedAt}, {RevisionTable.DeploymentType}, {RevisionTable.FlowsJson}, {RevisionTable.Credentials}
+            FROM {RevisionTable.Name} ORDER BY {RevisionTable.Id} DESC LIMIT 1
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
+        return ToRevision(new FlowRevisionEntity
+        {
+            Id = reader.GetInt64(0),
+            Rev = reader.GetString(1),
+            CreatedAt = new DateTimeOffset(reader.GetInt64(2), TimeSpan.Zero), // UTC ticks, as the model converts them
+            DeploymentType = reader.GetString(3),
+            FlowsJson = reader.GetString(4),
+            CredentialsProtected = reader.GetString(5),
+        });
     }
 
     public async Task<StoredRevision?> GetAsync(long id, CancellationToken cancellationToken = default)

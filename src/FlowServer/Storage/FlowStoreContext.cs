@@ -24,16 +24,29 @@ public sealed class FlowStoreContext(DbContextOptions<FlowStoreContext> options)
     protected override void OnModelCreating(ModelBuilder model)
     {
         var revision = model.Entity<FlowRevisionEntity>();
-        revision.ToTable("flow_revisions");
+        revision.ToTable(RevisionTable.Name);
         revision.HasKey(r => r.Id);
-        revision.Property(r => r.Id).HasColumnName("id").ValueGeneratedOnAdd();
-        revision.Property(r => r.Rev).HasColumnName("rev").HasMaxLength(128).IsRequired();
+        revision.Property(r => r.Id).HasColumnName(RevisionTable.Id).ValueGeneratedOnAdd();
+        revision.Property(r => r.Rev).HasColumnName(RevisionTable.Rev).HasMaxLength(128).IsRequired();
         // Stored as UTC ticks so both providers order and compare them the same way.
-        revision.Property(r => r.CreatedAt).HasColumnName("created_at")
+        revision.Property(r => r.CreatedAt).HasColumnName(RevisionTable.CreatedAt)
             .HasConversion(v => v.UtcTicks, v => new DateTimeOffset(v, TimeSpan.Zero));
-        revision.Property(r => r.DeploymentType).HasColumnName("deployment_type").HasMaxLength(64).IsRequired();
-        revision.Property(r => r.FlowsJson).HasColumnName("flows_json").IsRequired();
-        revision.Property(r => r.CredentialsProtected).HasColumnName("credentials").IsRequired();
-        revision.Property(r => r.NodeCount).HasColumnName("node_count");
+        revision.Property(r => r.DeploymentType).HasColumnName(RevisionTable.DeploymentType).HasMaxLength(64).IsRequired();
+        revision.Property(r => r.FlowsJson).HasColumnName(RevisionTable.FlowsJson).IsRequired();
+        revision.Property(r => r.CredentialsProtected).HasColumnName(RevisionTable.Credentials).IsRequired();
+        revision.Property(r => r.NodeCount).HasColumnName(RevisionTable.NodeCount);
     }
+}
+
+/// <summary>The table's names, shared by the model and the plain SQL of start-up (<see cref="EfFlowStore"/>).</summary>
+static class RevisionTable
+{
+    public const string Name = "flow_revisions";
+    public const string Id = "id";
+    public const string Rev = "rev";
+    public const string CreatedAt = "created_at";
+    public const string DeploymentType = "deployment_type";
+    public const string FlowsJson = "flows_json";
+    public const string Credentials = "credentials";
+    public const string NodeCount = "node_count";
 }

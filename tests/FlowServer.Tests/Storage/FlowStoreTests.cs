@@ -76,6 +76,26 @@ public abstract class FlowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_reopened_store_reads_its_newest_revision_with_plain_sql_exactly_as_ef_core_reads_it()
+    {
+        // A restart opens the store and reads the newest revision without EF Core (its first use
+        // was most of a second of a restart); what it reads must be what EF Core wrote and reads.
+        var options = await OptionsAsync();
+        var writer = await OpenAsync(options);
+        await writer.SaveAsync("[]", new Dictionary<string, JsonObject>(), "rev-old", "full");
+        var saved = await writer.SaveAsync(Flows, Secret("after-restart"), "rev-new", "nodes");
+
+        var reopened = await OpenAsync(options); // the table is there: no schema step
+        var latest = (await reopened.GetLatestAsync())!;
+        var throughEf = (await reopened.GetAsync(saved.Id))!;
+        Assert.Equal((saved.Id, "rev-new", "nodes", saved.CreatedAt), (latest.Id, latest.Rev, latest.DeploymentType, latest.CreatedAt));
+        Assert.Equal((throughEf.Id, throughEf.Rev, throughEf.DeploymentType, throughEf.CreatedAt, throughEf.FlowsJson), (latest.Id, latest.Rev, latest.DeploymentType, latest.CreatedAt, latest.FlowsJson));
+        Assert.Equal(TimeSpan.Zero, latest.CreatedAt.Offset);
+        Assert.Equal("after-restart", latest.Credentials["b1"]["password"]!.GetValue<string>());
+        Assert.Equal(["rev-new", "rev-old"], (await reopened.ListAsync()).Select(r => r.Rev));
+    }
+
+    [Fact]
     public async Task Every_save_is_a_new_revision_listed_newest_first()
     {
         var store = await OpenAsync();
