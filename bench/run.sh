@@ -76,16 +76,19 @@ bench_broker 'max_queued_messages 2000000'
 # ---------------------------------------------------------------- engines
 ENGINE_PID=""
 ENGINE_PORT=""
-start_engine() { # start_engine ENGINE FLOWFILE
-    local engine=$1 flow=$2
+start_engine() { # start_engine ENGINE FLOWFILE, or start_engine ENGINE --restart (again, on what it kept)
+    local engine=$1 flow=$2 from=()
     ENGINE_PORT=$(free_port)
-    rm -rf "$WORK/engine"; mkdir -p "$WORK/engine"
+    if [ "$flow" != --restart ]; then
+        rm -rf "$WORK/engine"; mkdir -p "$WORK/engine"
+        from=(--flows "$flow")
+        [ "$engine" = node-red ] && cp "$flow" "$WORK/engine/flows.json"
+    fi
     if [ "$engine" = flowserver ] || [ "$engine" = flowserver-r2r ]; then
         local dll=$FLOWSERVER_DLL
         [ "$engine" = flowserver-r2r ] && dll=$WORK/r2r/FlowServer.dll
-        env DOTNET_TieredPGO=${BENCH_TIERED_PGO:-1} dotnet "$dll" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example --flows "$flow" >"$WORK/engine.log" 2>&1 &
+        env DOTNET_TieredPGO=${BENCH_TIERED_PGO:-1} dotnet "$dll" --port "$ENGINE_PORT" --data-dir "$WORK/engine" --no-broker --no-example "${from[@]}" >"$WORK/engine.log" 2>&1 &
     else
-        cp "$flow" "$WORK/engine/flows.json"
         "$NODE" "$RED" --settings "$WORK/settings.js" --userDir "$WORK/engine" --port "$ENGINE_PORT" flows.json >"$WORK/engine.log" 2>&1 &
     fi
     ENGINE_PID=$!
@@ -139,6 +142,16 @@ for rep in $(seq "$REPS"); do
                     echo "$line" | tee -a "$RESULTS" >&2
                 done
                 stop "$ENGINE_PID"
+                if [ "$scenario" = function ] && [ "$qos" = 0 ]; then
+                    # A restart (after a power cut, say): FlowServer starts what its store holds, with
+                    # no flows file; Node-RED starts from its flows.json as it always does.
+                    spawn=$(now_ms)
+                    start_engine "$engine" --restart
+                    probe=$($LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$spawn" --quiet 5 | tail -1)
+                    [[ "$probe" == PROBE\ startup_ms=* ]] || { log "$engine did not answer after a restart: $probe"; tail -20 "$WORK/engine.log" >&2; exit 1; }
+                    echo "RESTART engine=$engine rep=$rep restart_ms=${probe#*startup_ms=}" | tee -a "$RESULTS" >&2
+                    stop "$ENGINE_PID"
+                fi
             done
         done
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 def parse(path):
     runs, idle = [], []
-    parse.extra = {"BROKER": []}
+    parse.extra = {"BROKER": [], "RESTART": []}
     for line in open(path):
         kind, _, rest = line.strip().partition(" ")
         fields = dict(kv.split("=", 1) for kv in rest.split() if "=" in kv)
@@ -102,6 +102,7 @@ print("| figure | FlowServer |" + (" FlowServer R2R |" if r2r else "") + " Node-
 print("|---|---|" + ("---|" if r2r else "") + "---|---|---|---|")
 for name, key, source, target in (
         ("process start → first message through the flow, ms", "startup_ms", runs, 500),
+        ("restart with the flows it kept → first message (function flow), ms", "restart_ms", parse.extra["RESTART"], 500),
         ("RSS idle with a scenario flow, MiB", "rss_idle_mb", runs, 70),
         ("RSS idle, empty flow, MiB", "rss_empty_mb", idle, 70),
         ("full deploy of 1000 nodes via POST /flows until running, ms", "deploy_1000_ms", idle, 100),
