@@ -11,6 +11,7 @@ namespace FlowServer.Tests.Nodes;
 /// The function node's asynchronous side and its API beyond send/return: awaiting timers,
 /// promise callbacks, node.done() with complete nodes, logging, context stores, limits.
 /// </summary>
+[Collection(RunsAlone.Name)] // its memory bomb allocates 512 MB as fast as it can
 public sealed class FunctionAsyncTests
 {
     static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);

@@ -12,6 +12,7 @@ namespace FlowServer.Tests.Nodes;
 /// A runaway script in a function fed by mqtt in runs on the mqtt in's thread (inline); the
 /// default time limit bounds how long it holds that sender, and the rest of the server runs on.
 /// </summary>
+[Collection(RunsAlone.Name)]
 public sealed class FunctionRunawayTests
 {
     [Fact]
