@@ -1,7 +1,7 @@
+using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.DataProtection;
-using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
@@ -94,7 +94,7 @@ public sealed class EfFlowStore(IDbContextFactory<FlowStoreContext> contexts, ID
         {
             Id = reader.GetInt64(0),
             Rev = reader.GetString(1),
-            CreatedAt = new DateTimeOffset(reader.GetInt64(2), TimeSpan.Zero), // UTC ticks, as the model converts them
+            CreatedAt = RevisionTable.CreatedAtOf(reader.GetInt64(2)),
             DeploymentType = reader.GetString(3),
             FlowsJson = reader.GetString(4),
             CredentialsProtected = reader.GetString(5),

@@ -30,7 +30,7 @@ public sealed class FlowStoreContext(DbContextOptions<FlowStoreContext> options)
         revision.Property(r => r.Rev).HasColumnName(RevisionTable.Rev).HasMaxLength(128).IsRequired();
         // Stored as UTC ticks so both providers order and compare them the same way.
         revision.Property(r => r.CreatedAt).HasColumnName(RevisionTable.CreatedAt)
-            .HasConversion(v => v.UtcTicks, v => new DateTimeOffset(v, TimeSpan.Zero));
+            .HasConversion(v => v.UtcTicks, v => RevisionTable.CreatedAtOf(v));
         revision.Property(r => r.DeploymentType).HasColumnName(RevisionTable.DeploymentType).HasMaxLength(64).IsRequired();
         revision.Property(r => r.FlowsJson).HasColumnName(RevisionTable.FlowsJson).IsRequired();
         revision.Property(r => r.CredentialsProtected).HasColumnName(RevisionTable.Credentials).IsRequired();
@@ -49,4 +49,7 @@ static class RevisionTable
     public const string FlowsJson = "flows_json";
     public const string Credentials = "credentials";
     public const string NodeCount = "node_count";
+
+    /// <summary>What the <see cref="CreatedAt"/> column's UTC ticks stand for.</summary>
+    public static DateTimeOffset CreatedAtOf(long utcTicks) => new(utcTicks, TimeSpan.Zero);
 }

@@ -241,7 +241,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                     _engine.Invoke(init, JsValue.Undefined, []).UnwrapIfPromise();
                 }
                 catch (Exception e) { failure = Describe(e); }
-                finally { _guard!.EndRun(); }
+                finally { _guard.EndRun(); }
             }
             toSend = TakeOutbox();
         }
@@ -251,10 +251,10 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
 
     // The engine is made when it is first needed (On Start code, else the first message): a flow
     // of hundreds of function nodes deploys without building hundreds of engines up front.
-    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_engine), nameof(_converter), nameof(_handler))]
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_engine), nameof(_guard), nameof(_converter), nameof(_handler))]
     void EnsureEngine()
     {
-        if (_engine is not null && _converter is not null && _handler is not null) return;
+        if (_engine is not null && _guard is not null && _converter is not null && _handler is not null) return;
         _engine = CreateEngine();
         _converter = new JsConverter(_engine);
         InstallGlobals(_engine, _converter);
@@ -262,6 +262,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         _follow = _engine.Evaluate("(function (result, fulfilled, rejected) { Promise.resolve(result).then(fulfilled, rejected); })");
     }
 
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_guard))]
     Engine CreateEngine()
     {
         _guard = new ScriptRunGuard(Options.RunLimit);
@@ -298,7 +299,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             catch (Exception e) when (e is not OperationCanceledException) { Settle(run, Describe(e)); }
             finally
             {
-                _guard!.EndRun();
+                _guard.EndRun();
                 _currentRun = null;
                 toSend = TakeOutbox();
                 finishedNow = run.IsFinished;
