@@ -325,6 +325,46 @@ public sealed class FunctionNodeTests
         Assert.Equal("undefined,undefined,undefined,undefined", (await flow.NextAsync("out0")).Payload);
     }
 
+    // The function node keeps one JSON parser per engine instead of Jint's parser per call; what
+    // JSON.parse gives (values, SyntaxErrors, depth limit, reviver, its name and length) must be
+    // exactly what Jint's own JSON.parse gives, message after message.
+    const string ParseEach = """
+        const out = [];
+        for (const text of msg.payload) {
+          try { out.push(JSON.stringify(JSON.parse(text))); } catch (e) { out.push(e.name + ': ' + e.message); }
+        }
+        out.push(JSON.stringify(JSON.parse('{"a":[1,2],"b":3}', (k, v) => Array.isArray(v) ? v.length : typeof v === 'number' ? v * 10 : v)));
+        out.push(JSON.parse.name + JSON.parse.length + typeof JSON.parse(JSON.stringify({d: new Date(0)})).d);
+        msg.payload = out;
+        return msg;
+        """;
+
+    [Fact]
+    public async Task Json_parse_gives_what_jints_own_json_parse_gives()
+    {
+        object?[] texts =
+        [
+            """{"a":1,"b":[true,null,"x",-0,1.5e3],"c":{"d":"\u00e9\ud83d\ude00"}}""", """{"a":1,"a":2}""", """ [ 1 , 2 ] """,
+            """{"__proto__":{"x":1},"constructor":2}""", "1e400", "\"text\"", "{\"a\":1,}", "{a:1}", "", "[1,2", "tru", "[1] x",
+            new string('[', 100) + new string(']', 100), new string('[', 2000) + new string(']', 2000), 42.0, true, null,
+            """{"level":"high","value":1}""", """{"level":"low","value":2}""", """{"level":"high","value":3,"extra":[{"level":"x"}]}""",
+        ];
+        await using var flow = await StartFunctionAsync(ParseEach);
+        var expected = new List<object?>();
+        var reference = new Jint.Engine();
+        reference.SetValue("input", Jint.Native.JsValue.FromObject(reference, texts));
+        var result = Jint.JsValueExtensions.AsArray(reference.Evaluate("(function (msg) {" + ParseEach + "})({payload: input}).payload"));
+        foreach (var item in result) expected.Add(Jint.JsValueExtensions.AsString(item));
+        Assert.Contains(expected, e => e is string t && t.StartsWith("SyntaxError", StringComparison.Ordinal)); // the errors are compared too
+
+        for (var round = 0; round < 3; round++) // the kept parser's interned keys and values must not leak between messages
+        {
+            await flow.SendAsync("fn", texts.ToList());
+            Assert.Equal(expected, (await flow.NextAsync("out0")).Payload);
+        }
+        flow.AssertNoErrors();
+    }
+
     [Fact]
     public void A_syntax_error_refuses_the_deploy_naming_node_and_field()
     {
