@@ -22,6 +22,23 @@ public sealed class CompilerTests
     }
 
     [Fact]
+    public void A_document_takes_the_node_objects_it_is_made_from_with_their_credentials_split_off()
+    {
+        var root = (System.Text.Json.Nodes.JsonArray)System.Text.Json.Nodes.JsonNode.Parse(
+            """[{"id":"t","type":"tab"},{"id":"b","type":"mqtt-broker","broker":"h","credentials":{"user":"u","password":"p"}}]""")!;
+        var broker = root[1]!.AsObject();
+
+        var document = FlowDocument.FromNode(root, out var credentials, out _);
+
+        Assert.Empty(root); // taken, not copied: the posted objects are the document's own now
+        Assert.Same(broker, document.Nodes[1]);
+        Assert.Null(broker.Parent);
+        Assert.False(broker.ContainsKey("credentials"));
+        Assert.Equal("""{"user":"u","password":"p"}""", credentials["b"].ToJsonString());
+        Assert.Equal("""[{"id":"t","type":"tab"},{"id":"b","type":"mqtt-broker","broker":"h"}]""", document.ToJson());
+    }
+
+    [Fact]
     public void Unknown_type_names_the_node_and_the_field()
     {
         var error = Single("""[{"id":"t","type":"tab"},{"id":"n1","type":"no-such-node","name":"Mystery","z":"t","wires":[]}]""");
