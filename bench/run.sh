@@ -16,12 +16,13 @@ ROOT=$(cd "$BENCH/.." && pwd)
 REPS=3
 QUICK=0
 WARMUP=50000
+WARMUP_ROUNDS=3
 ENGINES="flowserver flowserver-r2r node-red"
 SCENARIOS="function switch fanout"
 while [ $# -gt 0 ]; do
     case "$1" in
         --reps) REPS=$2; shift 2 ;;
-        --quick) QUICK=1; REPS=1; WARMUP=20000; shift ;;
+        --quick) QUICK=1; REPS=1; WARMUP=20000; WARMUP_ROUNDS=2; shift ;;
         --engines) ENGINES=$2; shift 2 ;;
         --scenarios) SCENARIOS=$2; shift 2 ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -125,10 +126,15 @@ for rep in $(seq "$REPS"); do
                 sleep 2
                 rss_idle=$(( $(rss_kb "$ENGINE_PID") / 1024 ))
                 fan=1; [ "$scenario" = fanout ] && fan=10
-                # Warm-up: 50,000 inputs at full speed, so that both engines measure their steady state
-                # (.NET's tiered JIT is still recompiling hot code for the first ~40,000 messages;
-                # V8 tiers up as well). 5,000 were too few: the measured runs then paid for the JIT.
-                $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$qos" --count $(( WARMUP / fan )) --fanout $fan --check "$scenario" --quiet 3 >/dev/null
+                # Warm-up: 3 rounds of 50,000 inputs at full speed with a second's pause after each,
+                # so that both engines measure their steady state (V8 tiers up as well). .NET's tiered
+                # JIT promotes hot code only once call counting has run, which it delays while new
+                # code keeps being compiled: after one round of 50,000 the measured run still held
+                # ~1.3 s of FlowServer's JIT (bench/README.md, 2026-12-03); 5,000 were far too few.
+                for _ in $(seq "$WARMUP_ROUNDS"); do
+                    $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$qos" --count $(( WARMUP / fan )) --fanout $fan --check "$scenario" --quiet 3 >/dev/null
+                    sleep 1
+                done
                 for profile in $(profiles_for "$qos"); do
                     sleep 1
                     reset_hwm "$ENGINE_PID"
