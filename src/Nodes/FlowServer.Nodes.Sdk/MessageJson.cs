@@ -109,10 +109,17 @@ public static class MessageJson
         }
     }
 
-    // JSON has no NaN or Infinity; JSON.stringify writes null for them.
+    // JSON has no NaN or Infinity; JSON.stringify writes null for them. A whole number up to 2^53
+    // (timestamps, counters, register values) is written as an integer: the same text as
+    // JSON.stringify's (for -0 too: "0", where the double format wrote "-0"), at a fraction of
+    // the cost of the shortest round-trip formatting of a double, which took ~7 % of the fan-out
+    // flow's CPU (perf).
+    const double LargestExactInteger = 9007199254740992; // 2^53
+
     static void WriteNumber(Utf8JsonWriter writer, double d)
     {
-        if (double.IsFinite(d)) writer.WriteNumberValue(d);
+        if (Math.Abs(d) <= LargestExactInteger && d == Math.Floor(d)) writer.WriteNumberValue((long)d);
+        else if (double.IsFinite(d)) writer.WriteNumberValue(d);
         else writer.WriteNullValue();
     }
 
