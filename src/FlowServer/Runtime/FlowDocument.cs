@@ -69,8 +69,8 @@ public sealed class FlowDocument
 
     /// <summary>
     /// As <see cref="Parse"/>, from parsed JSON. The document takes the node objects out of
-    /// <paramref name="root"/> (its array is left empty) instead of copying them: a deep copy of
-    /// every node was a tenth of a 1000-node deploy's allocations. Pass a copy to keep the original.
+    /// <paramref name="root"/> (its array is left empty) instead of copying them: its callers
+    /// hand it JSON of their own, which was then copied a second time. Pass a copy to keep the original.
     /// </summary>
     public static FlowDocument FromNode(JsonNode? root, out Dictionary<string, JsonObject> credentials, out string? revision)
     {
