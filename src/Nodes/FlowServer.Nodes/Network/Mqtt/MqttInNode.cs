@@ -88,10 +88,9 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
         message["retain"] = received.Retain;
         AddVersion5Properties(received, message);
 
-        var body = received.Payload.IsEmpty ? [] : received.Payload.ToArray();
-        if (!TryConvert(body, out var payload, out var problem))
+        if (!TryConvert(received.Payload, out var payload, out var problem))
         {
-            message.Payload = Encoding.UTF8.GetString(body);
+            message.Payload = Encoding.UTF8.GetString(received.Payload);
             Context.ReportError($"mqtt in '{Context.NodeName ?? Context.NodeId}': payload on '{received.Topic}' is not valid JSON: {problem}", message);
             return;
         }
@@ -99,13 +98,16 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
         await Context.SendAsync(0, message, cancellationToken);
     }
 
-    bool TryConvert(byte[] body, out object? payload, out string? problem)
+    // Read straight from the received bytes (MQTTnet's payload is one segment in practice): only
+    // a Buffer result gets a copy of its own.
+    bool TryConvert(in ReadOnlySequence<byte> received, out object? payload, out string? problem)
     {
+        ReadOnlySpan<byte> body = received.IsSingleSegment ? received.FirstSpan : received.ToArray();
         problem = null;
         switch (Options.Datatype)
         {
             case "buffer":
-                payload = body;
+                payload = body.ToArray();
                 return true;
             case "base64":
                 payload = Convert.ToBase64String(body);
@@ -126,11 +128,11 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
                     return false;
                 }
             case "auto":
-                payload = TryUtf8(body, out var text) ? text : body;
+                payload = TryUtf8(body, out var text) ? text : body.ToArray();
                 return true;
             default: // auto-detect: JSON when it parses (straight from the bytes: no string between), else text, else a Buffer
                 if (TryParseJson(body, out payload)) return true;
-                payload = TryUtf8(body, out var detected) ? detected : body;
+                payload = TryUtf8(body, out var detected) ? detected : body.ToArray();
                 return true;
         }
     }
@@ -152,7 +154,7 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return false; } // invalid JSON or UTF-8
     }
 
-    static bool TryUtf8(byte[] body, out string text)
+    static bool TryUtf8(ReadOnlySpan<byte> body, out string text)
     {
         try
         {
