@@ -11,9 +11,10 @@ using Xunit;
 namespace FlowServer.Tests.Mqtt;
 
 /// <summary>
-/// The receive limit on a scripted connection: reading pauses once the limit of received QoS 1/2
-/// messages is unacknowledged, resumes on an acknowledgement, never pauses while one of our own
-/// requests (publish at QoS 1, subscribe, ping) awaits its answer, and ignores QoS 0.
+/// The receive limit on a scripted connection: reading pauses once the limit of received messages
+/// waits for the flow (QoS 1/2: unacknowledged; QoS 0: not taken), resumes when one is
+/// acknowledged or taken, and never pauses while one of our own requests (publish at QoS 1,
+/// subscribe, ping) awaits its answer.
 /// (MqttBackpressureTests shows the same against Mosquitto.)
 /// </summary>
 public sealed class MqttReceiveLimitTests
@@ -62,7 +63,7 @@ public sealed class MqttReceiveLimitTests
         for (ushort i = 1; i <= 5; i++) inner.Arrive(Publish(i));
 
         for (var i = 0; i < 3; i++) await adapter.ReceivePacketAsync(CancellationToken.None);
-        Assert.Equal(3, limit.Unacknowledged);
+        Assert.Equal(3, limit.Waiting);
         var fourth = adapter.ReceivePacketAsync(CancellationToken.None);
         Assert.True(await PausedAsync(fourth));
         Assert.Equal(2, inner.Pending); // left with the connection, that is with the broker
@@ -70,8 +71,8 @@ public sealed class MqttReceiveLimitTests
 
         await adapter.SendPacketAsync(new MqttPubAckPacket { PacketIdentifier = 1 }, CancellationToken.None);
         Assert.Equal(4, ((MqttPublishPacket)await fourth.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
-        Assert.Equal(3, limit.Unacknowledged);
-        Assert.Equal(3, limit.PeakUnacknowledged);
+        Assert.Equal(3, limit.Waiting);
+        Assert.Equal(3, limit.PeakWaiting);
     }
 
     [Fact]
@@ -95,7 +96,7 @@ public sealed class MqttReceiveLimitTests
 
         // Answered: at the limit (3 unacknowledged) reading pauses again.
         Assert.True(await PausedAsync(adapter.ReceivePacketAsync(CancellationToken.None)));
-        Assert.Equal(3, limit.Unacknowledged);
+        Assert.Equal(3, limit.Waiting);
     }
 
     [Fact]
@@ -130,27 +131,33 @@ public sealed class MqttReceiveLimitTests
 
         limit.Abandon(); // its mqtt in stopped with it in hand: never acknowledged on this connection
         Assert.Equal(3, ((MqttPublishPacket)await paused.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
-        Assert.Equal(2, limit.Unacknowledged);
+        Assert.Equal(2, limit.Waiting);
         Assert.Empty(inner.Sent); // nothing was acknowledged on its behalf
     }
 
     [Fact]
-    public async Task Qos0_messages_are_not_counted_and_a_new_connection_starts_from_zero()
+    public async Task Qos0_messages_count_until_the_flow_took_them_and_a_new_connection_starts_from_zero()
     {
-        var limit = new MqttReceiveLimit(1);
+        var limit = new MqttReceiveLimit(2);
         var inner = new ScriptedAdapter();
         var adapter = limit.Wrap(inner);
-        for (ushort i = 0; i < 10; i++) inner.Arrive(Publish(0, MqttQualityOfServiceLevel.AtMostOnce));
-        for (var i = 0; i < 10; i++) await adapter.ReceivePacketAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.Equal(0, limit.Unacknowledged);
+        for (ushort i = 0; i < 4; i++) inner.Arrive(Publish(0, MqttQualityOfServiceLevel.AtMostOnce));
+        for (var i = 0; i < 2; i++) await adapter.ReceivePacketAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(2, limit.Waiting);
+        var third = adapter.ReceivePacketAsync(CancellationToken.None);
+        Assert.True(await PausedAsync(third)); // nothing acknowledges a QoS 0 message: only the flow taking it resumes reading
+        Assert.Equal(2, inner.Pending);
 
-        inner.Arrive(Publish(1));
-        await adapter.ReceivePacketAsync(CancellationToken.None);
-        Assert.Equal(1, limit.Unacknowledged);
+        limit.Taken();
+        Assert.IsType<MqttPublishPacket>(await third.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(2, limit.Waiting);
+        Assert.Empty(inner.Sent); // no acknowledgement exists at QoS 0
+
         var next = new ScriptedAdapter();
         var reconnected = limit.Wrap(next);
-        Assert.Equal(0, limit.Unacknowledged);
+        Assert.Equal(0, limit.Waiting);
         next.Arrive(Publish(1));
         Assert.IsType<MqttPublishPacket>(await reconnected.ReceivePacketAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(1, limit.Waiting);
     }
 }

@@ -113,8 +113,9 @@ public sealed record MqttSubscription(
     connect, the *close* message before a clean disconnect (stop or redeploy), and the *will*
     message is left with the broker, which publishes it if the connection dies.
 
-    QoS 1/2 messages are acknowledged once the flow took them, and at most 1,000 received ones
-    wait for the flow: beyond that the connection stops reading and the broker holds the rest.
+    QoS 1/2 messages are acknowledged once the flow took them, and at most 1,000 received
+    messages (of any QoS) wait for the flow: beyond that the connection stops reading and the
+    broker holds the rest.
     It keeps reading while one of its own QoS 1/2 publishes awaits its acknowledgement, so for a
     flow that may fall far behind, give its `mqtt out` a broker node of its own.
     """)]
@@ -139,16 +140,16 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     NodeStatus _status = NodeStatus.Idle("not connected");
     long _undelivered;
 
-    /// <summary>Bounds the QoS 1/2 messages read from the broker and not yet taken by the flow.</summary>
+    /// <summary>Bounds the messages read from the broker and not yet taken by the flow.</summary>
     public MqttReceiveLimit ReceiveLimit { get; } = new(MqttReceiveLimit.DefaultLimit);
 
     public IEnumerable<NodeMetric> Metrics =>
     [
         new("mqtt_undelivered_total", "Messages not handed to the flow because their mqtt in stopped while the flow was busy (QoS 1/2 ones are left unacknowledged for the broker to send again).",
             "counter", Interlocked.Read(ref _undelivered)),
-        new("mqtt_unacknowledged", "QoS 1/2 messages received from the broker that the flow has not taken yet (acknowledged once it has).",
-            "gauge", ReceiveLimit.Unacknowledged),
-        new("mqtt_read_pauses_total", $"Times reading from the broker paused because {ReceiveLimit.Limit} received QoS 1/2 messages waited for the flow (the broker holds the rest).",
+        new("mqtt_waiting", "Messages received from the broker that the flow has not taken yet (QoS 1/2 ones are acknowledged once it has).",
+            "gauge", ReceiveLimit.Waiting),
+        new("mqtt_read_pauses_total", $"Times reading from the broker paused because {ReceiveLimit.Limit} received messages waited for the flow (the broker holds the rest).",
             "counter", ReceiveLimit.Pauses),
     ];
 
@@ -393,6 +394,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
             catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested) { undelivered = true; }
             catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
         }
+        if (e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce) ReceiveLimit.Taken(); // nothing to acknowledge
         if (undelivered)
         {
             // Not acknowledged: with a persistent session (clean session off) the broker sends it

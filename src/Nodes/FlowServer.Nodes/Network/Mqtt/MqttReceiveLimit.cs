@@ -8,12 +8,15 @@ using MQTTnet.Protocol;
 namespace FlowServer.Nodes.Network.Mqtt;
 
 /// <summary>
-/// Keeps the QoS 1 and 2 messages a connection has received but not yet acknowledged to a bound,
-/// by pausing reads from the socket: the broker then holds the backlog (it may not drop it), not
-/// our memory. mqtt in acknowledges a message only once the flow took it, but MQTTnet's client
-/// reads every packet the broker sends into a queue without a bound, and Mosquitto 2.0 keeps
-/// sending past its in-flight limit once acknowledgements flow (bench/README.md: 131,072 packets
-/// queued in an overload run).
+/// Keeps the messages a connection has received but the flow has not taken yet to a bound, by
+/// pausing reads from the socket: the broker and the socket then hold the backlog, not our
+/// memory. MQTTnet's client reads every packet the broker sends into a queue without a bound:
+/// at QoS 1/2 Mosquitto 2.0 keeps sending past its in-flight limit once acknowledgements flow
+/// (bench/README.md: 131,072 packets queued in an overload run), and at QoS 0 nothing holds the
+/// broker back at all (at the bench's maximum rate tens of thousands of messages queued, aged
+/// into the GC's oldest generation and doubled the heap). A QoS 1/2 message counts until it is
+/// acknowledged (mqtt in acknowledges only once the flow took it), a QoS 0 one until the flow
+/// took it (<see cref="Taken"/>).
 /// <para>
 /// Reads pause only while none of our own requests awaits its answer (a QoS 1/2 publish its
 /// PUBACK or PUBCOMP, a subscribe, an unsubscribe, a ping): that answer arrives behind the
@@ -35,11 +38,11 @@ public sealed class MqttReceiveLimit(int limit)
 
     public int Limit => limit;
 
-    /// <summary>QoS 1/2 messages received on the current connection and not acknowledged yet.</summary>
-    public int Unacknowledged => Volatile.Read(ref _current)?.Unacknowledged ?? 0;
+    /// <summary>Messages received on the current connection that the flow has not taken yet (QoS 1/2: not acknowledged yet).</summary>
+    public int Waiting => Volatile.Read(ref _current)?.Waiting ?? 0;
 
-    /// <summary>The most <see cref="Unacknowledged"/> has been on any connection so far.</summary>
-    public int PeakUnacknowledged { get; private set; }
+    /// <summary>The most <see cref="Waiting"/> has been on any connection so far.</summary>
+    public int PeakWaiting { get; private set; }
 
     /// <summary>How often reading paused at the limit.</summary>
     public long Pauses => Interlocked.Read(ref _pauses);
@@ -50,6 +53,9 @@ public sealed class MqttReceiveLimit(int limit)
     /// longer counts, or such messages would add up until reading paused for good.
     /// </summary>
     public void Abandon() => Volatile.Read(ref _current)?.Settled();
+
+    /// <summary>A QoS 0 message went to the flow (or was lost with a stopped mqtt in): it no longer waits.</summary>
+    public void Taken() => Volatile.Read(ref _current)?.Settled();
 
     /// <summary>Wraps a new connection's adapter; its counts start from zero (what a lost connection had in hand is gone with it).</summary>
     public IMqttChannelAdapter Wrap(IMqttChannelAdapter inner)
@@ -62,19 +68,19 @@ public sealed class MqttReceiveLimit(int limit)
     sealed class Counter(MqttReceiveLimit owner, IMqttChannelAdapter inner) : IMqttChannelAdapter
     {
         readonly Lock _lock = new();
-        int _unacknowledged;   // QoS 1/2 publishes received, PUBACK/PUBREC not sent yet
+        int _waiting;          // publishes received and not taken: QoS 0 until Taken, QoS 1/2 until PUBACK/PUBREC
         int _awaitingAnswer;   // our requests sent whose answer has not been read yet
         TaskCompletionSource? _resume;
 
-        public int Unacknowledged { get { lock (_lock) return _unacknowledged; } }
+        public int Waiting { get { lock (_lock) return _waiting; } }
 
-        // A received message acknowledged or abandoned: one fewer waits, and reading may go on.
+        // A received message taken, acknowledged or abandoned: one fewer waits, and reading may go on.
         public void Settled()
         {
             lock (_lock)
             {
-                if (_unacknowledged > 0) _unacknowledged--;
-                if (_unacknowledged < owner.Limit) ResumeLocked();
+                if (_waiting > 0) _waiting--;
+                if (_waiting < owner.Limit) ResumeLocked();
             }
         }
 
@@ -83,7 +89,7 @@ public sealed class MqttReceiveLimit(int limit)
             Task? paused = null;
             lock (_lock)
             {
-                if (_unacknowledged >= owner.Limit && _awaitingAnswer == 0)
+                if (_waiting >= owner.Limit && _awaitingAnswer == 0)
                 {
                     _resume ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     paused = _resume.Task;
@@ -95,11 +101,11 @@ public sealed class MqttReceiveLimit(int limit)
             var packet = await inner.ReceivePacketAsync(cancellationToken);
             switch (packet)
             {
-                case MqttPublishPacket { QualityOfServiceLevel: not MqttQualityOfServiceLevel.AtMostOnce }:
+                case MqttPublishPacket:
                     lock (_lock)
                     {
-                        _unacknowledged++;
-                        if (_unacknowledged > owner.PeakUnacknowledged) owner.PeakUnacknowledged = _unacknowledged;
+                        _waiting++;
+                        if (_waiting > owner.PeakWaiting) owner.PeakWaiting = _waiting;
                     }
                     break;
                 case MqttPubAckPacket or MqttPubCompPacket or MqttSubAckPacket or MqttUnsubAckPacket or MqttPingRespPacket:

@@ -18,7 +18,7 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// high rates (measured with strace and perf, see bench/README.md). Here the packets written while
 /// a thread is busy go out together in one send, and one receive takes whatever the socket holds,
 /// handed out packet by packet. With a <see cref="MqttReceiveLimit"/>, each connection also keeps
-/// its unacknowledged QoS 1/2 messages to that bound.
+/// the received messages the flow has not taken yet to that bound.
 /// </summary>
 public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = null) : IMqttClientAdapterFactory
 {
