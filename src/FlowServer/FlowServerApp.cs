@@ -46,7 +46,11 @@ public static class FlowServerApp
             services.AddBuiltInBroker(new BuiltInBrokerOptions { Enabled = true, Address = options.BrokerBind, Port = options.BrokerPort });
         services.AddHostedService<FlowStartup>();
         services.AddFlowStorage(new StorageOptions { Provider = options.Storage, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
-        services.AddFlowRuntime(new RuntimeOptions { DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline, DataDirectory = options.DataDirectory }, catalog);
+        services.AddFlowRuntime(new RuntimeOptions
+        {
+            DefaultQueueCapacity = options.QueueCapacity, RunInline = options.RunInline, DataDirectory = options.DataDirectory,
+            CompactMemoryAfterDeploy = TimeSpan.FromSeconds(2),
+        }, catalog);
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddFlowEditor();
         services.AddSingleton<IEditorBackend, EditorBackend>();

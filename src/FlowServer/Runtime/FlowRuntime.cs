@@ -27,7 +27,13 @@ public sealed class FlowRuntime : IAsyncDisposable
         Events = events;
         _loggers = loggers;
         _log = loggers.CreateLogger<FlowRuntime>();
+        if (options.CompactMemoryAfterDeploy is { } delay) _compaction = new MemoryCompaction(delay);
     }
+
+    readonly MemoryCompaction? _compaction;
+
+    /// <summary>Full compacting collections run after deploys so far (<see cref="RuntimeOptions.CompactMemoryAfterDeploy"/>).</summary>
+    public long MemoryCompactions => _compaction?.Runs ?? 0;
 
     public RuntimeOptions Options { get; }
     public RuntimeEvents Events { get; }
@@ -64,7 +70,11 @@ public sealed class FlowRuntime : IAsyncDisposable
     {
         await _deployGate.WaitAsync(cancellationToken);
         try { return await DeployLockedAsync(plan, type); }
-        finally { _deployGate.Release(); }
+        finally
+        {
+            _deployGate.Release();
+            _compaction?.AfterDeploy();
+        }
     }
 
     async Task<DeployReport> DeployLockedAsync(FlowPlan plan, DeploymentType type)
@@ -284,7 +294,11 @@ public sealed class FlowRuntime : IAsyncDisposable
         finally { _deployGate.Release(); }
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _compaction?.Dispose();
+    }
 
     /// <summary>An immutable snapshot of the running graph.</summary>
     sealed class Graph

@@ -21,4 +21,9 @@ public sealed class RuntimeOptions
     public TimeSpan StopGrace { get; set; } = TimeSpan.FromMilliseconds(500);
     /// <summary>How long a node's start may take before it is reported as failed.</summary>
     public TimeSpan StartDeadline { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// When set, a full compacting collection runs this long after the last deploy, giving back
+    /// the memory of the replaced flows and of the deploy itself (see MemoryCompaction). Off by default.
+    /// </summary>
+    public TimeSpan? CompactMemoryAfterDeploy { get; set; }
 }

@@ -25,6 +25,22 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public async Task A_burst_of_deploys_is_followed_by_one_memory_compaction_once_they_settled()
+    {
+        var options = new RuntimeOptions { CompactMemoryAfterDeploy = TimeSpan.FromSeconds(1) };
+        await using var flow = await StartAsync(Flow(new { id = "a", type = "test-capture" }), options);
+        for (var i = 0; i < 3; i++) await flow.DeployAsync(Flow(new { id = $"a{i}", type = "test-capture" }));
+        Assert.Equal(0, flow.Runtime.MemoryCompactions); // every deploy pushed it back
+
+        var fullCollections = GC.CollectionCount(GC.MaxGeneration);
+        for (var i = 0; i < 100 && flow.Runtime.MemoryCompactions == 0; i++) await Task.Delay(50);
+        Assert.Equal(1, flow.Runtime.MemoryCompactions);
+        Assert.True(GC.CollectionCount(GC.MaxGeneration) > fullCollections);
+        await Task.Delay(1500);
+        Assert.Equal(1, flow.Runtime.MemoryCompactions); // none without a deploy
+    }
+
+    [Fact]
     public async Task First_wire_gets_the_message_and_further_wires_get_clones()
     {
         await using var flow = await StartAsync(Flow(
