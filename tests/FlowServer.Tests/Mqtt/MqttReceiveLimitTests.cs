@@ -129,7 +129,7 @@ public sealed class MqttReceiveLimitTests
         var paused = adapter.ReceivePacketAsync(CancellationToken.None);
         Assert.True(await PausedAsync(paused));
 
-        limit.Abandon(); // its mqtt in stopped with it in hand: never acknowledged on this connection
+        limit.Release(); // its mqtt in stopped with it in hand: never acknowledged on this connection
         Assert.Equal(3, ((MqttPublishPacket)await paused.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
         Assert.Equal(2, limit.Waiting);
         Assert.Empty(inner.Sent); // nothing was acknowledged on its behalf
@@ -148,7 +148,7 @@ public sealed class MqttReceiveLimitTests
         Assert.True(await PausedAsync(third)); // nothing acknowledges a QoS 0 message: only the flow taking it resumes reading
         Assert.Equal(2, inner.Pending);
 
-        limit.Taken();
+        limit.Release(); // the flow took one
         Assert.IsType<MqttPublishPacket>(await third.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(2, limit.Waiting);
         Assert.Empty(inner.Sent); // no acknowledgement exists at QoS 0

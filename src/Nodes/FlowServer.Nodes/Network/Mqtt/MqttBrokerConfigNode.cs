@@ -394,12 +394,12 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
             catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested) { undelivered = true; }
             catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
         }
-        if (e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce) ReceiveLimit.Taken(); // nothing to acknowledge
+        // Settled without an acknowledgement: QoS 0 has none, and an undelivered QoS 1/2 message gets none.
+        if (undelivered || e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce) ReceiveLimit.Release();
         if (undelivered)
         {
             // Not acknowledged: with a persistent session (clean session off) the broker sends it
             // again when the connection resumes; acknowledging it would lose it for good.
-            if (e.ApplicationMessage.QualityOfServiceLevel != MqttQualityOfServiceLevel.AtMostOnce) ReceiveLimit.Abandon();
             var total = Interlocked.Increment(ref _undelivered);
             Context.Logger.LogWarning("a message on '{Topic}' (QoS {Qos}) was not delivered: its mqtt in node stopped while the flow was busy; {Outcome} ({Total} so far)",
                 topic, (int)e.ApplicationMessage.QualityOfServiceLevel,

@@ -16,7 +16,7 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// broker back at all (at the bench's maximum rate tens of thousands of messages queued, aged
 /// into the GC's oldest generation and doubled the heap). A QoS 1/2 message counts until it is
 /// acknowledged (mqtt in acknowledges only once the flow took it), a QoS 0 one until the flow
-/// took it (<see cref="Taken"/>).
+/// took it (<see cref="Release"/>).
 /// <para>
 /// Reads pause only while none of our own requests awaits its answer (a QoS 1/2 publish its
 /// PUBACK or PUBCOMP, a subscribe, an unsubscribe, a ping): that answer arrives behind the
@@ -48,14 +48,12 @@ public sealed class MqttReceiveLimit(int limit)
     public long Pauses => Interlocked.Read(ref _pauses);
 
     /// <summary>
-    /// A received message that will never be acknowledged on this connection (its mqtt in
-    /// stopped while the flow was busy; the broker sends it again on the next one): it no
-    /// longer counts, or such messages would add up until reading paused for good.
+    /// A received message that no acknowledgement settles: a QoS 0 message the flow took (or lost
+    /// with a stopped mqtt in), or a QoS 1/2 one that will never be acknowledged on this
+    /// connection (its mqtt in stopped while the flow was busy; the broker sends it again on the
+    /// next one). It no longer counts, or such messages would add up until reading paused for good.
     /// </summary>
-    public void Abandon() => Volatile.Read(ref _current)?.Settled();
-
-    /// <summary>A QoS 0 message went to the flow (or was lost with a stopped mqtt in): it no longer waits.</summary>
-    public void Taken() => Volatile.Read(ref _current)?.Settled();
+    public void Release() => Volatile.Read(ref _current)?.Settled();
 
     /// <summary>Wraps a new connection's adapter; its counts start from zero (what a lost connection had in hand is gone with it).</summary>
     public IMqttChannelAdapter Wrap(IMqttChannelAdapter inner)
@@ -68,7 +66,7 @@ public sealed class MqttReceiveLimit(int limit)
     sealed class Counter(MqttReceiveLimit owner, IMqttChannelAdapter inner) : IMqttChannelAdapter
     {
         readonly Lock _lock = new();
-        int _waiting;          // publishes received and not taken: QoS 0 until Taken, QoS 1/2 until PUBACK/PUBREC
+        int _waiting;          // publishes received and not taken: QoS 0 until Release, QoS 1/2 until PUBACK/PUBREC
         int _awaitingAnswer;   // our requests sent whose answer has not been read yet
         TaskCompletionSource? _resume;
 
