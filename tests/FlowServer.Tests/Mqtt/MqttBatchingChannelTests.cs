@@ -167,7 +167,8 @@ public sealed class MqttBatchingChannelTests
         var inner = new ScriptedChannel { HoldWrites = new TaskCompletionSource() };
         var channel = new MqttBatchingChannel(inner);
         await channel.WriteAsync(Packet(1), true, CancellationToken.None);
-        await Task.Delay(50); // the first flush is now stuck in the socket write
+        // Wait until the first flush is stuck in the socket write (a fixed delay was too short on a busy machine).
+        await inner.WriteStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
         for (byte b = 2; b <= 100; b++) await channel.WriteAsync(Packet(b), true, CancellationToken.None);
         inner.HoldWrites.SetResult();
         await WaitUntil(() => inner.Writes.Sum(w => w.Length) == 100);
