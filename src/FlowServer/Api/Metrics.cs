@@ -27,7 +27,7 @@ public static class Metrics
         Family("flowserver_node_errors_total", "Errors raised by a node.", "counter", h => h.Errors);
         Family("flowserver_node_dropped_total", "Messages dropped at a node (overflow in a drop mode, or stop deadline).", "counter", h => h.Dropped);
         Family("flowserver_node_inbox_depth", "Messages waiting in a node's inbox.", "gauge", h => h.InboxDepth);
-        Family("flowserver_node_processing_seconds_total", "Time a node spent processing messages.", "counter", h => h.ProcessingTime.TotalSeconds);
+        Family("flowserver_node_processing_seconds_total", "Time a node spent processing messages (its own: the nodes it ran inline count for themselves).", "counter", h => h.ProcessingTime.TotalSeconds);
         // Figures nodes report themselves, one family per metric name.
         var own = hosts.Where(h => h.Node is FlowServer.Nodes.Sdk.IMetricsSource)
             .SelectMany(h => ((FlowServer.Nodes.Sdk.IMetricsSource)h.Node).Metrics.Select(m => (Host: h, Metric: m)))

@@ -34,6 +34,9 @@ public sealed class NodeHost : INodeContext
     const int MaxInlineDepth = 8;
     const int InlineBudget = 64;
     [ThreadStatic] static int t_inlineDepth;
+    // Time spent by nodes run inline inside the current node's ReceiveAsync on this thread, so that
+    // a node's processing time is its own and not also its inline children's.
+    [ThreadStatic] static long t_inlineTicks;
 
     long _received, _sent, _errors, _dropped, _processingTicks;
 
@@ -153,11 +156,26 @@ public sealed class NodeHost : INodeContext
     async ValueTask ProcessAsync(FlowMessage message, CancellationToken token)
     {
         Interlocked.Increment(ref _received);
+        var outerInline = t_inlineTicks;
+        t_inlineTicks = 0;
         var started = Stopwatch.GetTimestamp();
+        ValueTask received;
+        try { received = Node.ReceiveAsync(message, token); }
+        catch (Exception e) { received = ValueTask.FromException(e); }
+        // What the nodes run inline in it took, read before an await can move us to another thread.
+        // (An inline node that goes asynchronous is still counted in ours too, as before.)
+        var inline = t_inlineTicks;
+        t_inlineTicks = outerInline;
+        var synchronous = received.IsCompleted;
         try
         {
-            await Node.ReceiveAsync(message, token).ConfigureAwait(false);
-            if (_runtime.HasCompletionListeners) await _runtime.RouteCompletionAsync(this, message).ConfigureAwait(false);
+            await received.ConfigureAwait(false);
+            if (_runtime.HasCompletionListeners)
+            {
+                var completion = _runtime.RouteCompletionAsync(this, message);
+                synchronous &= completion.IsCompleted;
+                await completion.ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -165,9 +183,14 @@ public sealed class NodeHost : INodeContext
         }
         catch (Exception e)
         {
-            await RaiseErrorAsync(e.Message, message, e).ConfigureAwait(false);
+            var raised = RaiseErrorAsync(e.Message, message, e);
+            synchronous &= raised.IsCompleted;
+            await raised.ConfigureAwait(false);
         }
-        Interlocked.Add(ref _processingTicks, Stopwatch.GetTimestamp() - started);
+        var elapsed = Stopwatch.GetTimestamp() - started;
+        Interlocked.Add(ref _processingTicks, elapsed - inline);
+        // Done on the thread of the node that ran us inline, inside its ReceiveAsync: it leaves this time to us.
+        if (synchronous && t_inlineDepth > 0) t_inlineTicks += elapsed;
     }
 
     /// <summary>Takes a message into the inbox, waiting while it is full (unless the node drops).</summary>

@@ -322,6 +322,26 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public async Task A_nodes_processing_time_leaves_out_the_nodes_it_ran_inline()
+    {
+        // change → function (60 ms of script) → capture, all inline on the sender's thread: the
+        // function's 60 ms count once, for the function, not again for the change node around it.
+        await using var flow = await StartAsync(Flow(
+            new { id = "chg", type = "change", rules = new[] { new { t = "set", p = "topic", pt = "msg", to = "t", tot = "str" } }, wires = new[] { new[] { "fn" } } },
+            new { id = "fn", type = "function", func = "var t = Date.now(); while (Date.now() - t < 60) {} return msg;", outputs = 1, wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+
+        for (var i = 0; i < 3; i++) await flow.SendAsync("chg", (double)i);
+        await flow.Capture("out").TakeAsync(3);
+
+        var change = flow.Runtime.Find("chg")!.ProcessingTime;
+        var function = flow.Runtime.Find("fn")!.ProcessingTime;
+        Assert.True(function >= TimeSpan.FromMilliseconds(170), $"function {function.TotalMilliseconds} ms");
+        Assert.True(change < TimeSpan.FromMilliseconds(60), $"change {change.TotalMilliseconds} ms, function {function.TotalMilliseconds} ms");
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task Without_inline_delivery_the_send_returns_before_the_node_runs()
     {
         await using var flow = await StartAsync(InlineToCapture, new RuntimeOptions { RunInline = false });
