@@ -122,17 +122,21 @@ public sealed class NodeHost : INodeContext
         if (_runsInline && t_inlineDepth < MaxInlineDepth && !_stopping.IsCancellationRequested)
         {
             t_inlineDepth++;
-            try { return DrainAsync(InlineBudget); }
+            try { return DrainAsync(InlineBudget, inline: true); }
             finally { t_inlineDepth--; }
         }
         DrainOnPool();
         return ValueTask.CompletedTask;
     }
 
-    void DrainOnPool() => ThreadPool.UnsafeQueueUserWorkItem(static host => _ = host.DrainAsync(int.MaxValue), this, preferLocal: false);
+    void DrainOnPool() => ThreadPool.UnsafeQueueUserWorkItem(static host => _ = host.DrainAsync(int.MaxValue, inline: false), this, preferLocal: false);
 
-    /// <summary>Hands queued messages to the node until the inbox is empty (or the budget is spent, then the pool goes on).</summary>
-    async ValueTask DrainAsync(int budget)
+    /// <summary>
+    /// Hands queued messages to the node until the inbox is empty (or the budget is spent, then the
+    /// pool goes on). <paramref name="inline"/>: called by a sender on its thread, which stays true
+    /// until a message's processing first goes asynchronous.
+    /// </summary>
+    async ValueTask DrainAsync(int budget, bool inline)
     {
         var reader = _inbox!.Reader;
         var token = _abort.Token;
@@ -140,7 +144,9 @@ public sealed class NodeHost : INodeContext
         {
             while (!token.IsCancellationRequested && reader.TryRead(out var message))
             {
-                await ProcessAsync(message, token).ConfigureAwait(false);
+                var processing = ProcessAsync(message, inline, token);
+                inline &= processing.IsCompleted;
+                await processing.ConfigureAwait(false);
                 if (--budget == 0 && reader.Count > 0)
                 {
                     DrainOnPool(); // still ours (_draining stays 1): the pool goes on where this thread stops
@@ -153,7 +159,7 @@ public sealed class NodeHost : INodeContext
         }
     }
 
-    async ValueTask ProcessAsync(FlowMessage message, CancellationToken token)
+    async ValueTask ProcessAsync(FlowMessage message, bool inline, CancellationToken token)
     {
         Interlocked.Increment(ref _received);
         var outerInline = t_inlineTicks;
@@ -164,7 +170,7 @@ public sealed class NodeHost : INodeContext
         catch (Exception e) { received = ValueTask.FromException(e); }
         // What the nodes run inline in it took, read before an await can move us to another thread.
         // (An inline node that goes asynchronous is still counted in ours too, as before.)
-        var inline = t_inlineTicks;
+        var inlineTicks = t_inlineTicks;
         t_inlineTicks = outerInline;
         var synchronous = received.IsCompleted;
         try
@@ -188,9 +194,9 @@ public sealed class NodeHost : INodeContext
             await raised.ConfigureAwait(false);
         }
         var elapsed = Stopwatch.GetTimestamp() - started;
-        Interlocked.Add(ref _processingTicks, elapsed - inline);
-        // Done on the thread of the node that ran us inline, inside its ReceiveAsync: it leaves this time to us.
-        if (synchronous && t_inlineDepth > 0) t_inlineTicks += elapsed;
+        Interlocked.Add(ref _processingTicks, elapsed - inlineTicks);
+        // Run by the sender on its thread and done there, inside its ReceiveAsync: it leaves this time to us.
+        if (inline && synchronous) t_inlineTicks += elapsed;
     }
 
     /// <summary>Takes a message into the inbox, waiting while it is full (unless the node drops).</summary>
