@@ -12,8 +12,8 @@ namespace FlowServer.Tests.Mqtt;
 
 /// <summary>
 /// The receive limit on a scripted connection: reading pauses once the limit of received messages
-/// waits for the flow (QoS 1/2: unacknowledged; QoS 0: not taken), resumes when one is
-/// acknowledged or taken, and never pauses while one of our own requests (publish at QoS 1,
+/// waits for the flow (QoS 1/2: unacknowledged; QoS 0: not taken), resumes once a quarter of the
+/// limit (at least one) was acknowledged or taken, and never pauses while one of our own requests (publish at QoS 1,
 /// subscribe, ping) awaits its answer.
 /// (MqttBackpressureTests shows the same against Mosquitto.)
 /// </summary>
@@ -73,6 +73,28 @@ public sealed class MqttReceiveLimitTests
         Assert.Equal(4, ((MqttPublishPacket)await fourth.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
         Assert.Equal(3, limit.Waiting);
         Assert.Equal(3, limit.PeakWaiting);
+    }
+
+    [Fact]
+    public async Task A_paused_connection_reads_again_only_once_a_quarter_of_the_limit_was_taken()
+    {
+        var limit = new MqttReceiveLimit(8);
+        Assert.Equal(6, limit.ResumeAt);
+        var inner = new ScriptedAdapter();
+        var adapter = limit.Wrap(inner);
+        for (ushort i = 1; i <= 12; i++) inner.Arrive(Publish(i, MqttQualityOfServiceLevel.AtMostOnce));
+        for (var i = 0; i < 8; i++) await adapter.ReceivePacketAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+        var ninth = adapter.ReceivePacketAsync(CancellationToken.None);
+        Assert.True(await PausedAsync(ninth));
+
+        limit.Release(); // 7 wait: one taken is not enough to wake the reader
+        Assert.True(await PausedAsync(ninth));
+        limit.Release(); // 6: the reader goes on, up to the limit again
+        Assert.Equal(9, ((MqttPublishPacket)await ninth.WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
+        Assert.Equal(10, ((MqttPublishPacket)await adapter.ReceivePacketAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5))).PacketIdentifier);
+        Assert.True(await PausedAsync(adapter.ReceivePacketAsync(CancellationToken.None)));
+        Assert.Equal(8, limit.Waiting);
+        Assert.Equal(2, limit.Pauses);
     }
 
     [Fact]

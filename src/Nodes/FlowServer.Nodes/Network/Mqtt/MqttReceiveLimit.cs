@@ -16,7 +16,7 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// broker back at all (at the bench's maximum rate tens of thousands of messages queued, aged
 /// into the GC's oldest generation and doubled the heap). A QoS 1/2 message counts until it is
 /// acknowledged (mqtt in acknowledges only once the flow took it), a QoS 0 one until the flow
-/// took it (<see cref="Release"/>).
+/// took it (<see cref="Release"/>). A paused connection resumes at <see cref="ResumeAt"/>.
 /// <para>
 /// Reads pause only while none of our own requests awaits its answer (a QoS 1/2 publish its
 /// PUBACK or PUBCOMP, a subscribe, an unsubscribe, a ping): that answer arrives behind the
@@ -37,6 +37,13 @@ public sealed class MqttReceiveLimit(int limit)
     Counter? _current;
 
     public int Limit => limit;
+
+    /// <summary>
+    /// A paused connection reads again once this few wait: a quarter of the limit below it, so
+    /// that a flow slower than the broker takes a quarter's worth per pause instead of one. Resuming
+    /// at one below the limit paused and woke the reader for every message taken.
+    /// </summary>
+    public int ResumeAt => limit - Math.Max(1, limit / 4);
 
     /// <summary>Messages received on the current connection that the flow has not taken yet (QoS 1/2: not acknowledged yet).</summary>
     public int Waiting => Volatile.Read(ref _current)?.Waiting ?? 0;
@@ -78,7 +85,7 @@ public sealed class MqttReceiveLimit(int limit)
             lock (_lock)
             {
                 if (_waiting > 0) _waiting--;
-                if (_waiting < owner.Limit) ResumeLocked();
+                if (_waiting <= owner.ResumeAt) ResumeLocked();
             }
         }
 
