@@ -129,10 +129,30 @@ public static class MessageJson
     /// <summary>The value as compact UTF-8 JSON.</summary>
     public static byte[] SerializeToUtf8(object? value)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, CompactWriter)) Write(writer, value);
-        return buffer.WrittenSpan.ToArray();
+        // Every mqtt out message comes through here: the buffer and writer are kept per thread
+        // instead of two objects and a buffer per call. Taken out while in use, so that a value
+        // whose ToString serializes again gets a pair of its own.
+        var buffer = t_buffer ?? new ArrayBufferWriter<byte>(256);
+        var writer = t_writer ?? new Utf8JsonWriter(buffer, CompactWriter);
+        (t_buffer, t_writer) = (null, null);
+        buffer.ResetWrittenCount();
+        writer.Reset(buffer);
+        try
+        {
+            Write(writer, value);
+            writer.Flush();
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            // A huge payload's buffer is not kept for the thread's lifetime.
+            if (buffer.Capacity <= KeptBufferBytes) (t_buffer, t_writer) = (buffer, writer);
+        }
     }
+
+    const int KeptBufferBytes = 64 * 1024;
+    [ThreadStatic] static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] static Utf8JsonWriter? t_writer;
 
     /// <summary>Converts a System.Text.Json node (from a flow document) to a message value.</summary>
     public static object? FromNode(JsonNode? node) => node switch

@@ -25,4 +25,28 @@ public sealed class MessageJsonTests
 
         Assert.Equal(expected, MessageJson.Serialize(new Dictionary<string, object?> { ["v"] = value }));
     }
+
+    // The writer is kept per thread: a value whose ToString serializes again, a failed write
+    // and a payload too large to keep must not spoil the next result.
+    sealed class SerializesItself
+    {
+        public override string ToString() => MessageJson.Serialize(new Dictionary<string, object?> { ["inner"] = 1.0 });
+    }
+
+    [Fact]
+    public void Serializing_again_from_inside_a_value_and_after_a_large_or_failed_write_gives_whole_texts()
+    {
+        Assert.Equal("1", MessageJson.Serialize(1.0)); // this thread now keeps a writer
+        Assert.Equal("""{"a":"{\"inner\":1}","b":2}""", MessageJson.Serialize(new Dictionary<string, object?> { ["a"] = new SerializesItself(), ["b"] = 2.0 }));
+
+        var large = new string('x', 100_000);
+        Assert.Equal(100_002, MessageJson.SerializeToUtf8(large).Length);
+
+        var tooDeep = new List<object?>();
+        var inner = tooDeep;
+        for (var i = 0; i < 2000; i++) { var next = new List<object?>(); inner.Add(next); inner = next; }
+        Assert.ThrowsAny<Exception>(() => MessageJson.SerializeToUtf8(tooDeep));
+
+        Assert.Equal("""{"x":[1,true,null]}""", MessageJson.Serialize(new Dictionary<string, object?> { ["x"] = new List<object?> { 1.0, true, null } }));
+    }
 }
