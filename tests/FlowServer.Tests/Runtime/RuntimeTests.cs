@@ -322,6 +322,32 @@ public sealed class RuntimeTests
     }
 
     [Fact]
+    public async Task Junctions_and_link_out_pass_a_message_on_within_the_send()
+    {
+        // junction → link out → link in → inline node "a": every hop runs on the sender's
+        // thread, so the send completes only once "a" has run (a junction used to wake a pool
+        // thread for each message: bench/README.md).
+        await using var flow = await StartAsync(Flow(
+            new { id = "j", type = "junction", wires = new[] { new[] { "lo" } } },
+            new { id = "lo", type = "link out", mode = "link", links = new[] { "li" } },
+            new { id = "li", type = "link in", wires = new[] { new[] { "a" } } },
+            new { id = "a", type = "test-inline", mark = "A", wires = new[] { new[] { "out" } } },
+            new { id = "out", type = "test-capture" }));
+        var node = Held(flow);
+
+        var send = flow.SendAsync("j", 1.0).AsTask();
+        Assert.False(send.IsCompleted);
+        node.Open();
+        await send;
+        Assert.Equal(1.0, (await flow.NextAsync("out")).Payload);
+
+        var thread = Environment.CurrentManagedThreadId;
+        await flow.SendAsync("j", 2.0);
+        Assert.Equal(thread, node.LastThread);
+        flow.AssertNoErrors();
+    }
+
+    [Fact]
     public async Task A_nodes_processing_time_leaves_out_the_nodes_it_ran_inline()
     {
         // change → function (60 ms of script) → capture, all inline on the sender's thread: the

@@ -18,7 +18,7 @@ public sealed class CommentNode : FlowNode<CommentOptions>;
     Help = """
     A wire junction: passes every message on unchanged.
     """)]
-public sealed class JunctionNode : FlowNode
+public sealed class JunctionNode : FlowNode, IRunsInline
 {
     public override ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken) =>
         Context.SendAsync(0, message, cancellationToken);

@@ -23,7 +23,7 @@ public sealed class LinkOutOptions : NodeOptions
     flow (the last entry of `msg._linkSource`). A message that did not come from a link call
     is reported as an error.
     """)]
-public sealed class LinkOutNode : FlowNode<LinkOutOptions>
+public sealed class LinkOutNode : FlowNode<LinkOutOptions>, IRunsInline
 {
     public override async ValueTask ReceiveAsync(FlowMessage message, CancellationToken cancellationToken)
     {
