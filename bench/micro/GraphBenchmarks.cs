@@ -12,7 +12,7 @@ namespace FlowServer.Benchmarks;
 [MemoryDiagnoser]
 public class GraphBenchmarks
 {
-    const int Messages = 20_000;
+    public const int Messages = 20_000;
 
     [Params("change-chain", "switch-change", "function", "function-json", "fanout")]
     public string Scenario { get; set; } = "";
