@@ -34,7 +34,6 @@ public static class FlowServerApp
         builder.WebHost.UseStaticWebAssets();
         builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
         var services = builder.Services;
@@ -93,9 +92,8 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
     {
         if (options.FlowsFile is { } file)
         {
-            // The file's flows start first and the store opens after, to keep their revision:
-            // opening is most of start-up's time (EF Core's first use), and the cores are busy
-            // enough with the JIT. A store that cannot be opened is the error to report (the
+            // The file's flows start first and the store opens after, to keep their revision: the
+            // cores are busy enough with the JIT at start. A store that cannot be opened is the error to report (the
             // import then failed too, when it came to storing the revision).
             try { await ImportAsync(file, "imported", _ => { }, cancellationToken); }
             catch (Exception e) when (e is not StartupException and not OperationCanceledException)
@@ -106,11 +104,7 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
             return;
         }
         await OpenStoreAsync(cancellationToken);
-        if (await flows.LoadStoredAsync(cancellationToken))
-        {
-            WarmStoreLater();
-            return;
-        }
+        if (await flows.LoadStoredAsync(cancellationToken)) return;
         var example = Path.Combine(AppContext.BaseDirectory, "flows", "examples", FlowServerApp.ExampleFlowFile);
         if (!options.DeployExampleWhenEmpty || !File.Exists(example)) return;
         // The example publishes simulated readings; without our broker it would either fail to
@@ -156,26 +150,5 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
         }
     }
 
-    // A restart reads the store with plain SQL (EfFlowStore); EF Core, which deploys and the
-    // editor's revision list go through, is warmed once the flows' own start-up is over, so that
-    // neither they nor the first deploy after a restart wait for its first use.
-    static readonly TimeSpan StoreWarmUpDelay = TimeSpan.FromSeconds(3);
-    readonly CancellationTokenSource _stopping = new();
-
-    void WarmStoreLater() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await Task.Delay(StoreWarmUpDelay, _stopping.Token);
-            await store.ListAsync(1, _stopping.Token);
-        }
-        catch (OperationCanceledException) { }
-        catch (Exception e) { log.LogDebug(e, "Warming up the store failed (the next deploy opens it itself)"); }
-    });
-
-    public Task StopAsync(CancellationToken cancellationToken)
-    {
-        _stopping.Cancel();
-        return runtime.StopAsync();
-    }
+    public Task StopAsync(CancellationToken cancellationToken) => runtime.StopAsync();
 }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.EntityFrameworkCore;
 
 namespace FlowServer.Storage;
 
@@ -24,27 +23,17 @@ public sealed class StorageOptions
 
 public static class StorageServices
 {
-    /// <summary>Registers the flow store (EF Core on SQLite or PostgreSQL) and the credential key ring.</summary>
+    /// <summary>Registers the flow store (SQLite or PostgreSQL) and the credential key ring.</summary>
     public static IServiceCollection AddFlowStorage(this IServiceCollection services, StorageOptions options)
     {
+        if (!options.IsSqlite && !options.Provider.Equals("postgresql", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"storage provider must be sqlite or postgresql, got '{options.Provider}'");
         Directory.CreateDirectory(options.DataDirectory);
         services.AddSingleton(options);
         services.AddDataProtection()
             .SetApplicationName("FlowServer")
             .PersistKeysToFileSystem(new DirectoryInfo(options.KeyDirectory));
-        var connection = options.EffectiveConnectionString;
-        // Pooled: a context created anew resolves EF Core's internal services again, and on the
-        // first deploy after start-up that (with the JIT it sets off) was ~45 ms of a 1000-node deploy.
-        services.AddPooledDbContextFactory<FlowStoreContext>(db =>
-        {
-            switch (options.Provider.ToLowerInvariant())
-            {
-                case "sqlite": db.UseSqlite(connection); break;
-                case "postgresql": db.UseNpgsql(connection); break;
-                default: throw new ArgumentException($"storage provider must be sqlite or postgresql, got '{options.Provider}'");
-            }
-        });
-        services.AddSingleton<IFlowStore, EfFlowStore>();
+        services.AddSingleton<IFlowStore, SqlFlowStore>();
         return services;
     }
 }

@@ -63,10 +63,10 @@ public sealed class TriggerNodeTests
     [Fact]
     public async Task Extend_restarts_the_delay_with_each_message()
     {
-        // Messages 100 ms apart against a 500 ms delay: each one extends. (The delay is long
-        // against the spacing so that a loaded machine, whose 100 ms pauses can take much longer,
-        // does not let the delay run out between two messages.)
-        await using var flow = await StartTriggerAsync(new { op1 = "1", op1type = "num", op2 = "0", op2type = "num", duration = "500", units = "ms", extend = true });
+        // Messages 100 ms apart against a 1 s delay: each one extends. (The delay is long against
+        // the spacing so that a loaded machine, whose 100 ms pauses can take much longer, does not
+        // let the delay run out between two messages: at 500 ms it once did, in a full run.)
+        await using var flow = await StartTriggerAsync(new { op1 = "1", op1type = "num", op2 = "0", op2type = "num", duration = "1000", units = "ms", extend = true });
         var clock = Stopwatch.StartNew();
         await flow.SendAsync("tr", "a");
         await Task.Delay(100);
@@ -80,7 +80,7 @@ public sealed class TriggerNodeTests
         // 20 ms of slack: .NET timers run on a coarse clock (CLOCK_MONOTONIC_COARSE, ~4 ms steps)
         // and may fire a few ms early against the Stopwatch; without the extension the second
         // message would come ~200 ms early.
-        Assert.True(elapsed >= lastSent + TimeSpan.FromMilliseconds(480), $"second message after {elapsed.TotalMilliseconds} ms, before the delay extended by the message at {lastSent.TotalMilliseconds} ms had run out");
+        Assert.True(elapsed >= lastSent + TimeSpan.FromMilliseconds(980), $"second message after {elapsed.TotalMilliseconds} ms, before the delay extended by the message at {lastSent.TotalMilliseconds} ms had run out");
         Assert.True(await flow.Capture("out").StaysEmptyAsync(TimeSpan.FromMilliseconds(300)));
     }
 
