@@ -93,8 +93,8 @@ sealed class FlowStartup(FlowServerOptions options, IFlowStore store, FlowServic
         if (options.FlowsFile is { } file)
         {
             // The file's flows start first and the store opens after, to keep their revision: the
-            // cores are busy enough with the JIT at start. A store that cannot be opened is the error to report (the
-            // import then failed too, when it came to storing the revision).
+            // cores are busy enough with the JIT at start. A store that cannot be opened is the
+            // error to report (the import then failed too, when it came to storing the revision).
             try { await ImportAsync(file, "imported", _ => { }, cancellationToken); }
             catch (Exception e) when (e is not StartupException and not OperationCanceledException)
             {
