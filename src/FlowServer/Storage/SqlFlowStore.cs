@@ -15,8 +15,8 @@ namespace FlowServer.Storage;
 /// </summary>
 /// <remarks>
 /// The store was on EF Core until 2026-12. For one table and five statements EF Core cost more
-/// than it gave: 18 MiB of a running server's memory (its model, services and the code compiled for
-/// them) and most of a second of first use on 2 cores, which restarts and first deploys waited for
+/// than it gave: 20 MiB of a running server's memory (its model, its services and the ~4,700
+/// methods compiled for them) and most of a second of JIT at its first use on 2 cores
 /// (bench/README.md, 2026-12-06). The table is the one EF Core created, column for column, so a
 /// store written by an earlier version opens unchanged.
 /// </remarks>
