@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using FlowServer.Nodes.Sdk;
 using Microsoft.Extensions.Logging;
+using System.Runtime.CompilerServices;
 
 namespace FlowServer.Runtime;
 
@@ -155,6 +156,7 @@ public sealed class FlowRuntime : IAsyncDisposable
         return changed;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     NodeHost CreateHost(PlannedNode planned)
     {
         var node = planned.Info.CreateInstance();

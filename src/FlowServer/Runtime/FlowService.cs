@@ -62,22 +62,30 @@ public sealed class FlowService(FlowCompiler compiler, FlowRuntime runtime, IFlo
     async Task<string> ApplyLockedAsync(FlowDocument document, Dictionary<string, JsonObject> credentials, FlowPlan plan, DeploymentType type, string reason,
         CancellationToken cancellationToken)
     {
-        var json = document.ToJson(); // once: it is both what is stored and what the revision hashes
-        var rev = FlowDocument.RevisionOf(json);
+        // The text to store (once: it is both what is stored and what the revision hashes) is
+        // written on the other core while the nodes start: the runtime works from the plan and
+        // does not touch the document's objects, which are only read here.
+        var text = Task.Run(() =>
+        {
+            var json = document.ToJson();
+            return (Json: json, Rev: FlowDocument.RevisionOf(json));
+        }, CancellationToken.None);
         try
         {
             await runtime.DeployAsync(plan, type, cancellationToken);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; } // nothing was touched
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { await text; throw; } // nothing was touched
         catch (Exception e)
         {
+            await text; // done with the document before the rollback goes on
             await RollBackLockedAsync(e);
             throw;
         }
+        var (json, rev) = await text;
         try
         {
             // Not cancellable: once the flows run, their revision is stored or they are rolled back.
-            await store.SaveAsync(json, credentials, rev, reason, CancellationToken.None);
+            await store.SaveAsync(json, document.Nodes.Count, credentials, rev, reason, CancellationToken.None);
         }
         catch (Exception e)
         {

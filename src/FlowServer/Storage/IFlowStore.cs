@@ -17,8 +17,12 @@ public interface IFlowStore
     /// <summary>One revision by its number, or null.</summary>
     Task<StoredRevision?> GetAsync(long id, CancellationToken cancellationToken = default);
 
-    /// <summary>Stores a new revision (atomically: all or nothing) and returns it.</summary>
-    Task<StoredRevision> SaveAsync(string flowsJson, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Stores a new revision (atomically: all or nothing) and returns it. <paramref name="nodeCount"/>
+    /// is the number of entries in <paramref name="flowsJson"/>, which the caller has parsed already
+    /// (reading 1000 nodes again only to count them was 6 ms of a deploy).
+    /// </summary>
+    Task<StoredRevision> SaveAsync(string flowsJson, int nodeCount, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default);
 
     /// <summary>Revisions, newest first, without their bodies.</summary>
     Task<IReadOnlyList<RevisionSummary>> ListAsync(int limit = 100, CancellationToken cancellationToken = default);

@@ -99,7 +99,7 @@ public sealed class SqlFlowStore(IDataProtectionProvider protection, StorageOpti
             Unprotect(rowId, reader.GetString(5)));
     }
 
-    public async Task<StoredRevision> SaveAsync(string flowsJson, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default)
+    public async Task<StoredRevision> SaveAsync(string flowsJson, int nodeCount, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default)
     {
         var createdAt = DateTimeOffset.UtcNow;
         var protectedCredentials = _protector.Protect(SerializeCredentials(credentials));
@@ -116,7 +116,7 @@ public sealed class SqlFlowStore(IDataProtectionProvider protection, StorageOpti
         AddParameter(command, "type", deploymentType);
         AddParameter(command, "flows", flowsJson);
         AddParameter(command, "credentials", protectedCredentials);
-        AddParameter(command, "nodes", CountNodes(flowsJson));
+        AddParameter(command, "nodes", nodeCount);
         var id = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken));
         return new StoredRevision(id, rev, RevisionTable.CreatedAtOf(createdAt.UtcTicks), deploymentType, flowsJson, credentials);
     }
@@ -173,16 +173,6 @@ public sealed class SqlFlowStore(IDataProtectionProvider protection, StorageOpti
             foreach (var (id, values) in all)
                 if (values is JsonObject o) result[id] = (JsonObject)o.DeepClone();
         return result;
-    }
-
-    static int CountNodes(string flowsJson)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(flowsJson);
-            return doc.RootElement.ValueKind == JsonValueKind.Array ? doc.RootElement.GetArrayLength() : 0;
-        }
-        catch (JsonException) { return 0; }
     }
 }
 

@@ -78,7 +78,8 @@ public sealed class AdminApiTests
         Assert.Contains(errors, e => e!["id"]!.GetValue<string>() == "i1" && e["field"]!.GetValue<string>() == "wires");
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(SampleFlow), JsonNode.Parse(await server.Http.GetStringAsync("/flows"))));
         Assert.Equal(HttpStatusCode.OK, (await server.Http.PostAsync("/inject/inj", null)).StatusCode);
-        Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+        var revision = Assert.Single(JsonNode.Parse(await server.Http.GetStringAsync("/api/revisions"))!.AsArray());
+        Assert.Equal(JsonNode.Parse(SampleFlow)!.AsArray().Count, revision!["nodeCount"]!.GetValue<int>()); // counted by the deploy, stored with the revision
 
         var badType = await server.DeployAsync(SampleFlow, type: "everything");
         Assert.Equal(HttpStatusCode.BadRequest, badType.StatusCode);

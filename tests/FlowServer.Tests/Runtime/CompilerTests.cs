@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using FlowServer.Runtime;
 using FlowServer.Testing;
 using Xunit;
@@ -119,5 +120,45 @@ public sealed class CompilerTests
             [{"id":"t","type":"tab"},{"id":"a","type":"nope","z":"t"},{"id":"b","type":"test-mark","z":"t","wires":[["zz"]]}]
             """);
         Assert.Equal(3, errors.Count);
+    }
+
+    // Large documents compile on every core; what comes out must not depend on that.
+    [Fact]
+    public void A_large_document_compiles_to_the_same_plan_and_errors_in_document_order_as_its_parts()
+    {
+        var nodes = new List<string> { """{"id":"t","type":"tab"}""" };
+        var broken = new List<(string Id, string Json)>();
+        for (var i = 0; i < 300; i++)
+        {
+            nodes.Add($$"""{"id":"i{{i}}","type":"inject","z":"t","repeat":"","payloadType":"date","wires":[["f{{i}}"]]}""");
+            nodes.Add($$"""{"id":"f{{i}}","type":"function","z":"t","func":"msg.n = {{i}};\nreturn msg;","outputs":1,"wires":[["d{{i}}"]]}""");
+            nodes.Add($$"""{"id":"d{{i}}","type":"debug","z":"t","wires":[]}""");
+            if (i % 37 != 5) continue;
+            // A node with an error of its own every so often, of a different kind each time.
+            var bad = (i / 37 % 3) switch
+            {
+                0 => $$"""{"id":"x{{i}}","type":"no-such-type","z":"t"}""",
+                1 => $$"""{"id":"x{{i}}","type":"function","z":"t","func":"return msg;;}{","wires":[[]]}""",
+                _ => $$"""{"id":"x{{i}}","type":"inject","z":"t","repeat":"-{{i}}","wires":[["nowhere{{i}}"]]}""",
+            };
+            nodes.Add(bad);
+            broken.Add(($"x{i}", bad));
+        }
+        var large = "[" + string.Join(",", nodes) + "]";
+        Assert.True(nodes.Count >= 900);
+
+        var errors = FlowTestHarness.Validate(large);
+        // The same errors, in the same order, as each broken node gives in a document of its own (compiled serially).
+        var expected = broken.SelectMany(b => FlowTestHarness.Validate($$"""[{"id":"t","type":"tab"},{{b.Json}}]""")).ToList();
+        Assert.Equal(expected.Count, errors.Count);
+        Assert.Equal(expected.Select(e => e.Text), errors.Select(e => e.Text));
+        Assert.Equal(broken.Select(b => b.Id), errors.Select(e => e.NodeId).Distinct());
+
+        // Without the broken nodes the plan holds every node, in document order.
+        var valid = "[" + string.Join(",", nodes.Where(n => !broken.Any(b => b.Json == n))) + "]";
+        var document = FlowDocument.Parse(valid, out var credentials, out _);
+        var plan = new FlowCompiler(FlowTestHarness.Catalog).Compile(document, credentials);
+        Assert.Equal(document.Nodes.Skip(1).Select(FlowDocument.IdOf), plan.Nodes.Select(n => n.Id));
+        Assert.Equal(["f7"], plan.Nodes.Single(n => n.Id == "i7").Wires.Single());
     }
 }

@@ -64,7 +64,7 @@ public sealed class FlowServiceTests
         public Task<StoredRevision?> GetLatestAsync(CancellationToken cancellationToken = default) => Task.FromResult(Saved.LastOrDefault());
         public Task<StoredRevision?> GetAsync(long id, CancellationToken cancellationToken = default) => Task.FromResult(Saved.FirstOrDefault(r => r.Id == id));
 
-        public Task<StoredRevision> SaveAsync(string flowsJson, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default)
+        public Task<StoredRevision> SaveAsync(string flowsJson, int nodeCount, IReadOnlyDictionary<string, JsonObject> credentials, string rev, string deploymentType, CancellationToken cancellationToken = default)
         {
             if (FailSaves) throw new IOException("disk full");
             var revision = new StoredRevision(Saved.Count + 1, rev, DateTimeOffset.UtcNow, deploymentType, flowsJson, credentials);

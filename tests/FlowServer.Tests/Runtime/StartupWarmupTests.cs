@@ -40,6 +40,16 @@ public sealed class StartupWarmupTests
     }
 
     [Fact]
+    public async Task The_tier_up_rounds_run_the_warm_up_again_spaced_out_and_deploy_nothing()
+    {
+        await using var harness = await FlowTestHarness.StartAsync("[]");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Null(StartupWarmup.RunRounds(harness.Compiler, 3, TimeSpan.FromMilliseconds(100)));
+        Assert.True(started.ElapsedMilliseconds >= 200, $"3 rounds 100 ms apart took {started.ElapsedMilliseconds} ms");
+        Assert.Empty(harness.Runtime.Hosts);
+    }
+
+    [Fact]
     public async Task The_warm_up_message_gets_through_its_flow_in_a_runtime_of_its_own()
     {
         await using var harness = await FlowTestHarness.StartAsync("[]");

@@ -83,7 +83,7 @@ public abstract class FlowStoreTests : IDisposable
         Assert.Equal(new DateTimeOffset(639321745085350449, TimeSpan.Zero), old.CreatedAt);
         Assert.Equal("from-ef", old.Credentials["b1"]["password"]!.GetValue<string>());
 
-        var added = await store.SaveAsync(Flows, Secret("new"), "rev-next", "nodes");
+        var added = await store.SaveAsync(Flows, 3, Secret("new"), "rev-next", "nodes");
         Assert.True(added.Id > old.Id);
         Assert.Equal(["rev-next", "rev-ef"], (await store.ListAsync()).Select(r => r.Rev));
         Assert.Equal("new", (await store.GetAsync(added.Id))!.Credentials["b1"]["password"]!.GetValue<string>());
@@ -101,7 +101,7 @@ public abstract class FlowStoreTests : IDisposable
     public async Task Saved_revision_comes_back_with_flows_and_credentials()
     {
         var store = await OpenAsync();
-        var saved = await store.SaveAsync(Flows, Secret("s3cret-A"), "rev-a", "full");
+        var saved = await store.SaveAsync(Flows, 3, Secret("s3cret-A"), "rev-a", "full");
         var latest = await store.GetLatestAsync();
         Assert.NotNull(latest);
         Assert.Equal(saved.Id, latest.Id);
@@ -117,8 +117,8 @@ public abstract class FlowStoreTests : IDisposable
     {
         var options = await OptionsAsync();
         var writer = await OpenAsync(options);
-        await writer.SaveAsync("[]", new Dictionary<string, JsonObject>(), "rev-old", "full");
-        var saved = await writer.SaveAsync(Flows, Secret("after-restart"), "rev-new", "nodes");
+        await writer.SaveAsync("[]", 0, new Dictionary<string, JsonObject>(), "rev-old", "full");
+        var saved = await writer.SaveAsync(Flows, 3, Secret("after-restart"), "rev-new", "nodes");
 
         var reopened = await OpenAsync(options); // the table is there: no schema step
         var latest = (await reopened.GetLatestAsync())!;
@@ -134,8 +134,8 @@ public abstract class FlowStoreTests : IDisposable
     public async Task Every_save_is_a_new_revision_listed_newest_first()
     {
         var store = await OpenAsync();
-        var first = await store.SaveAsync(Flows, Secret("one"), "rev-1", "full");
-        var second = await store.SaveAsync("[]", new Dictionary<string, JsonObject>(), "rev-2", "nodes");
+        var first = await store.SaveAsync(Flows, 3, Secret("one"), "rev-1", "full");
+        var second = await store.SaveAsync("[]", 0, new Dictionary<string, JsonObject>(), "rev-2", "nodes");
         Assert.True(second.Id > first.Id);
 
         var list = await store.ListAsync();
@@ -154,7 +154,7 @@ public abstract class FlowStoreTests : IDisposable
     {
         var options = await OptionsAsync();
         var store = await OpenAsync(options);
-        await store.SaveAsync(Flows, Secret("plain-text-password-123"), "rev-x", "full");
+        await store.SaveAsync(Flows, 3, Secret("plain-text-password-123"), "rev-x", "full");
 
         await using var connection = await ConnectAsync(options);
         await using var command = connection.CreateCommand();
@@ -173,7 +173,7 @@ public abstract class FlowStoreTests : IDisposable
     public async Task Reopened_store_reads_what_an_earlier_process_wrote()
     {
         var options = await OptionsAsync();
-        await (await OpenAsync(options)).SaveAsync(Flows, Secret("persisted"), "rev-p", "full");
+        await (await OpenAsync(options)).SaveAsync(Flows, 3, Secret("persisted"), "rev-p", "full");
 
         var reopened = await OpenAsync(new StorageOptions { Provider = options.Provider, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
         var latest = await reopened.GetLatestAsync();
@@ -185,7 +185,7 @@ public abstract class FlowStoreTests : IDisposable
     public async Task Credentials_under_a_different_key_ring_give_a_clear_error()
     {
         var options = await OptionsAsync();
-        await (await OpenAsync(options)).SaveAsync(Flows, Secret("x"), "rev-k", "full");
+        await (await OpenAsync(options)).SaveAsync(Flows, 3, Secret("x"), "rev-k", "full");
         Directory.Delete(options.KeyDirectory, recursive: true);
 
         var reopened = await OpenAsync(new StorageOptions { Provider = options.Provider, ConnectionString = options.ConnectionString, DataDirectory = options.DataDirectory });
