@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlowServer.Nodes.Sdk;
-using System.Runtime.CompilerServices;
 
 namespace FlowServer.Runtime;
 
@@ -20,7 +19,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
 
     public NodeCatalog Catalog => catalog;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public FlowPlan Compile(FlowDocument document, IReadOnlyDictionary<string, JsonObject> credentials)
     {
         var errors = new List<FlowError>();
@@ -72,7 +70,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
     const int ParallelThreshold = 200;
 
     // One node of the document: its plan, or null for structure and for nodes with errors; the errors found, or null.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     (PlannedNode? Node, List<FlowError>? Errors) CompileNode(JsonObject node, Dictionary<string, TabInfo> tabs, Dictionary<string, JsonObject> byId,
         IReadOnlyDictionary<string, JsonObject> credentials)
     {
@@ -114,7 +111,7 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         var queue = ReadQueue(node, errors);
         var disabled = IsTrue(node, "d") || (z is not null && tabs.TryGetValue(z, out var tab) && tab.Disabled);
         var planned = new PlannedNode(id, type, FlowDocument.Text(node, "name"), string.IsNullOrEmpty(z) ? null : z, info, options,
-            outputs, wires, configRefs.ToArray(), queue, disabled, Fingerprint(node, nodeCredentials));
+            outputs, wires, configRefs.ToArray(), queue, disabled, new NodeFingerprint(node, nodeCredentials));
         return errors.Count > 0 ? (null, errors) : (planned, null);
     }
 
@@ -124,7 +121,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         catch (JsonException) { return fallback; }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     string[][] ReadWires(JsonObject node, NodeTypeInfo info, int outputs, Dictionary<string, JsonObject> byId, List<FlowError> errors)
     {
         if (!node.TryGetPropertyValue("wires", out var wiresNode) || wiresNode is null) return [];
@@ -160,7 +156,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
     }
 
     // What a wire target is when it cannot take messages (a tab, a group, a config or source node); null when it can, or when its type is reported on its own.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     string? WithoutInput(JsonObject target)
     {
         var type = FlowDocument.TypeOf(target)!;
@@ -170,7 +165,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         return info.Descriptor.Inputs == 0 ? $"{type} node" : null;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static QueueSettings ReadQueue(JsonObject node, List<FlowError> errors)
     {
         int? capacity = null;
@@ -239,28 +233,6 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         }
     }
 
-    // What decides whether a node must restart on a "nodes" deploy: everything but its position and wires.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static string Fingerprint(JsonObject node, JsonObject? credentials)
-    {
-        // Written straight from the node (a deep copy per node was a tenth of a 1000-node deploy).
-        var output = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(output))
-        {
-            writer.WriteStartObject();
-            foreach (var (name, value) in node)
-            {
-                if (name is "x" or "y" or "wires") continue;
-                writer.WritePropertyName(name);
-                if (value is null) writer.WriteNullValue();
-                else value.WriteTo(writer);
-            }
-            writer.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(output.WrittenSpan) + (credentials?.ToJsonString() ?? "");
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool IsTrue(JsonObject node, string property) =>
         node[property] is JsonValue v && (v.GetValueKind() == JsonValueKind.True || (v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() == "true"));
 
@@ -290,7 +262,41 @@ public sealed record PlannedNode(
     string[] ConfigReferences,
     QueueSettings Queue,
     bool Disabled,
-    string Fingerprint);
+    NodeFingerprint Fingerprint);
+
+/// <summary>
+/// What decides whether a node must restart on a "nodes" or "flows" deploy: everything in its
+/// JSON but its position and wires, and its credentials. Written out only when a deploy compares
+/// it (a full deploy never does; writing it for every node was a tenth of a 1000-node compile):
+/// the node's JSON is still as deployed then, since documents are replaced, never changed.
+/// </summary>
+public sealed class NodeFingerprint(JsonObject node, JsonObject? credentials)
+{
+    string? _text;
+
+    public string Text => _text ??= Write(node, credentials); // a race writes the same text twice
+
+    public bool SameAs(NodeFingerprint other) => ReferenceEquals(this, other) || Text == other.Text;
+
+    static string Write(JsonObject node, JsonObject? credentials)
+    {
+        // Written straight from the node (a deep copy per node was a tenth of a 1000-node deploy).
+        var output = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(output))
+        {
+            writer.WriteStartObject();
+            foreach (var (name, value) in node)
+            {
+                if (name is "x" or "y" or "wires") continue;
+                writer.WritePropertyName(name);
+                if (value is null) writer.WriteNullValue();
+                else value.WriteTo(writer);
+            }
+            writer.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(output.WrittenSpan) + (credentials?.ToJsonString() ?? "");
+    }
+}
 
 /// <summary>How a node's inbox behaves when full.</summary>
 public enum QueueOverflow { Wait, DropOldest, DropNewest }

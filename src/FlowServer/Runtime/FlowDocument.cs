@@ -3,7 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Runtime.CompilerServices;
 
 namespace FlowServer.Runtime;
 
@@ -22,7 +21,6 @@ public sealed class FlowDocument
     public IReadOnlyList<JsonObject> Nodes { get; }
 
     /// <summary>The document as compact JSON text.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public string ToJson()
     {
         // Written straight from the nodes: no deep copy of the whole document first.
@@ -50,7 +48,6 @@ public sealed class FlowDocument
     public static string? IdOf(JsonObject node) => Text(node, "id");
     public static string? TypeOf(JsonObject node) => Text(node, "type");
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static string? Text(JsonObject node, string property) =>
         node.TryGetPropertyValue(property, out var value) && value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
@@ -75,7 +72,6 @@ public sealed class FlowDocument
     /// <paramref name="root"/> (its array is left empty) instead of copying them: its callers
     /// hand it JSON of their own, which was then copied a second time. Pass a copy to keep the original.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static FlowDocument FromNode(JsonNode? root, out Dictionary<string, JsonObject> credentials, out string? revision)
     {
         credentials = new Dictionary<string, JsonObject>(StringComparer.Ordinal);

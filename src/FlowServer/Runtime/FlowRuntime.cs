@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using FlowServer.Nodes.Sdk;
 using Microsoft.Extensions.Logging;
-using System.Runtime.CompilerServices;
 
 namespace FlowServer.Runtime;
 
@@ -134,7 +133,7 @@ public sealed class FlowRuntime : IAsyncDisposable
 
         var changed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (id, planned) in runnable)
-            if (!old.Hosts.TryGetValue(id, out var host) || host.Plan.Fingerprint != planned.Fingerprint) changed.Add(id);
+            if (!old.Hosts.TryGetValue(id, out var host) || !host.Plan.Fingerprint.SameAs(planned.Fingerprint)) changed.Add(id);
         // A node whose config node restarts restarts too (transitively: config nodes may use config nodes).
         bool grew;
         do
@@ -156,7 +155,6 @@ public sealed class FlowRuntime : IAsyncDisposable
         return changed;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     NodeHost CreateHost(PlannedNode planned)
     {
         var node = planned.Info.CreateInstance();

@@ -3,7 +3,6 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using FlowServer.Nodes.Sdk;
-using System.Runtime.CompilerServices;
 
 namespace FlowServer.Runtime;
 
@@ -121,7 +120,6 @@ public sealed class OptionsBinder
     /// <summary>Names of all credential fields.</summary>
     public IEnumerable<string> CredentialNames => _credentials.Select(c => c.Spec.Name);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public NodeOptions Bind(JsonObject node, JsonObject? credentials, List<OptionError> errors)
     {
         var options = (NodeOptions)Activator.CreateInstance(_optionsType)!;
@@ -160,7 +158,6 @@ public sealed class OptionsBinder
     // A JSON value whose kind already is the property's type gives what TolerantJson would
     // (same string, same number), without writing the node out and reading it back: that round
     // trip was most of a 1000-node compile. Everything else goes through the tolerant converters.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool TryBindScalar(JsonNode value, Type type, out object? bound)
     {
         bound = null;
@@ -198,7 +195,6 @@ public sealed class OptionsBinder
 
     static string Shorten(string text) => text.Length > 60 ? text[..57] + "..." : text;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool CheckRules(PropertyAttribute spec, object? value, List<OptionError> errors)
     {
         if (MessageValue.AsNumber(value) is { } number)
@@ -272,7 +268,6 @@ public sealed class OptionsBinder
         _credentials.Select(c => new CredentialDescriptor(c.Spec.Name, c.Spec.Secret, c.Spec.Label ?? c.Spec.Name)).ToArray();
 
     /// <summary>The config node references of bound options: (field, referenced id, expected type).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public IEnumerable<(string Field, string Id, string ConfigType)> ConfigReferences(NodeOptions options) =>
         _properties.Where(p => p.Spec.ConfigType is not null)
             .Select(p => (p.Spec.Name, p.Info.GetValue(options) as string, p.Spec.ConfigType!))

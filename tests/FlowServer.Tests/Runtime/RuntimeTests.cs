@@ -213,6 +213,32 @@ public sealed class RuntimeTests
         Assert.Equal(3, full.Started);
     }
 
+    // What a nodes deploy compares is written out when it compares it, from the deployed JSON and
+    // credentials: a change of credentials alone restarts the node, and an unchanged deploy after
+    // that restarts nothing.
+    [Fact]
+    public async Task Nodes_deploy_restarts_a_node_whose_credentials_alone_changed_and_nothing_when_nothing_changed()
+    {
+        const string template = """
+        [{"id":"t1","type":"tab"},
+         {"id":"db","type":"postgreSQLConfig","host":"127.0.0.1","database":"plant","credentials":{"user":"plc","password":"PASSWORD"}},
+         {"id":"keep","type":"test-mark","mark":"K","z":"t1","wires":[]}]
+        """;
+        await using var flow = await StartAsync(template.Replace("PASSWORD", "one"));
+        var db = flow.Runtime.Find("db");
+        var keep = flow.Runtime.Find("keep");
+
+        var changed = await flow.DeployAsync(template.Replace("PASSWORD", "two"), DeploymentType.Nodes);
+        Assert.Equal(1, changed.Started);
+        Assert.NotSame(db, flow.Runtime.Find("db"));
+        Assert.Same(keep, flow.Runtime.Find("keep"));
+
+        db = flow.Runtime.Find("db");
+        var unchanged = await flow.DeployAsync(template.Replace("PASSWORD", "two"), DeploymentType.Nodes);
+        Assert.Equal(0, unchanged.Started);
+        Assert.Same(db, flow.Runtime.Find("db"));
+    }
+
     [Fact]
     public async Task Rewired_node_keeps_running_and_sends_to_its_new_target()
     {
