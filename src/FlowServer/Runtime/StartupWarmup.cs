@@ -49,8 +49,12 @@ public static class StartupWarmup
     /// </summary>
     public static void TierUp(FlowCompiler compiler)
     {
+        // Once a process: the code is shared by every host in it (tests start many).
+        if (Interlocked.Exchange(ref s_tieredUp, 1) == 1) return;
         if (WaitForQuietCompiler(TimeSpan.FromSeconds(30))) RunRounds(compiler, 6, TimeSpan.FromMilliseconds(200));
     }
+
+    static int s_tieredUp;
 
     /// <summary><see cref="Run"/>, <paramref name="rounds"/> times with <paramref name="spacing"/> between; returns what failed, if anything.</summary>
     public static Exception? RunRounds(FlowCompiler compiler, int rounds, TimeSpan spacing)

@@ -134,6 +134,10 @@ public sealed class PostgreSqlConfigNodeTests(PostgresServer postgres) : IClassF
         await using var flow = await FlowTestHarness.StartAsync(Flow(config, Query("slow", "SELECT pg_sleep(8)"), Query("quick", "SELECT 1 AS one"),
             new { id = "out", type = "test-capture" }));
 
+        // The pool's one connection opened first, so that the slow query does not itself depend on
+        // connecting within the 1 s timeout (on a loaded machine it did not, and never started).
+        await flow.SendAsync("quick", FlowMessage.WithPayload(null));
+        await flow.NextAsync("out");
         await flow.SendAsync("slow", FlowMessage.WithPayload(null));
         var until = DateTime.UtcNow + Wait;
         while ((long)(await db.CreateCommand("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(8)'").ExecuteScalarAsync())! == 0)
