@@ -65,8 +65,8 @@ public sealed class FlowCompiler(NodeCatalog catalog)
         return new FlowPlan(planned, tabs);
     }
 
-    // Below this many nodes a compile takes well under a millisecond a hundred nodes, and
-    // handing work to the thread pool costs more than it saves.
+    // Below this many nodes a compile takes a few milliseconds at most, and handing the work to
+    // the thread pool would cost more than it saves.
     const int ParallelThreshold = 200;
 
     // One node of the document: its plan, or null for structure and for nodes with errors; the errors found, or null.

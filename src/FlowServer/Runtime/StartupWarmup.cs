@@ -45,7 +45,8 @@ public static class StartupWarmup
     /// for a while, <see cref="Run"/> goes again a few times, spaced out: the runtime optimises
     /// in two steps (first with call counts for profile-guided optimisation), each swapped in
     /// in the background, and only calls made after a swap count towards the next step. Costs,
-    /// once, ~0.6 s of one core in the seconds after start and ~3 MiB of code.
+    /// once, ~0.6 s of one core in the seconds after start, and 3-5 MiB (the optimised code, and
+    /// the rounds' garbage until the next collection).
     /// </summary>
     public static void TierUp(FlowCompiler compiler)
     {
