@@ -159,12 +159,9 @@ public sealed class SqlFlowStore(IDataProtectionProvider protection, StorageOpti
         }
     }
 
-    static string SerializeCredentials(IReadOnlyDictionary<string, JsonObject> credentials)
-    {
-        var all = new JsonObject();
-        foreach (var (id, values) in credentials) all[id] = values.DeepClone();
-        return all.ToJsonString();
-    }
+    // Written straight from the caller's objects: a node belongs to one parent, so gathering them
+    // into one JsonObject first meant copying every one.
+    static string SerializeCredentials(IReadOnlyDictionary<string, JsonObject> credentials) => JsonSerializer.Serialize(credentials);
 
     static IReadOnlyDictionary<string, JsonObject> DeserializeCredentials(string json)
     {
