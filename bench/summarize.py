@@ -73,7 +73,7 @@ for scenario in ("function", "switch", "fanout"):
             continue
         lost_total += sum(int(r["lost"]) + int(r["dup"]) + int(r["bad"]) for r in fs + fr)
         def m(rows, key):
-            return median([r[key] for r in rows])
+            return median([r.get(key) for r in rows])
         rows = []
         if profile == "rate-qos0":
             rows.append(("p50 latency ms", "p50_ms", False, None, 2))
@@ -86,8 +86,14 @@ for scenario in ("function", "switch", "fanout"):
             rows.append(("out msgs/s", "msgs_per_s", True, target, 0))
         rows.append(("engine CPU µs per input", "engine_cpu_us_per_in_msg", False, cpu_target[scenario] if profile == "max-qos0" else None, 1))
         rows.append(("peak RSS MiB", "rss_peak_mb", False, 150 if profile != "rate-qos0" else None, 0))
+        # The load generator's own CPU (it shares the cores): shown, not compared.
+        if profile != "rate-qos0" and any("loadgen_cpu_us_per_out" in r for r in fs + fr + nr):
+            rows.append(("load generator CPU µs per output", "loadgen_cpu_us_per_out", None, None, 1))
         for name, key, higher, target, digits in rows:
             a, c, b = m(fs, key), m(fr, key), m(nr, key)
+            if higher is None:
+                print(row(f"| {scenario} | {profile} | {name} | {fmt(a, digits)}", fmt(c, digits), fmt(b, digits), "–", "–", "–", "–"))
+                continue
             shown_target = "–" if target is None else (f"≥ {fmt(target)}" if higher else f"≤ {fmt(target, 1)}")
             print(row(f"| {scenario} | {profile} | {name} | {fmt(a, digits)}", fmt(c, digits), fmt(b, digits), ratio(a, b, higher),
                       shown_target, met_text(a, target, higher), met_text(c, target, higher)))

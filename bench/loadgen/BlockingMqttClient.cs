@@ -3,18 +3,22 @@ using System.Net.Sockets;
 using System.Text;
 
 /// <summary>
-/// The load generator's latency client: MQTT 3.1.1, QoS 0 only, blocking sockets, and a receive
-/// thread of its own that stamps each message the moment the kernel hands it over. Measured with
-/// tcpdump (bench/README.md, 2026-12-02 evening), MQTTnet's asynchronous client put ~1.3 ms of its
-/// own thread-pool wake-ups (its send flush before the message left, its receive loop and
-/// dispatcher after it arrived) into every engine's p99 at 1,000 msg/s: more than the broker and
-/// the engine together. Used for the fixed-rate QoS 0 profile; everything else keeps MQTTnet.
+/// The load generator's own MQTT 3.1.1 client: blocking sockets and a receive thread of its own.
+/// At a fixed rate (QoS 0) it sends each message in one send right after stamping it, and stamps
+/// each output the moment the kernel hands it over: measured with tcpdump (bench/README.md,
+/// 2026-12-02 evening), MQTTnet's asynchronous client put ~1.3 ms of its own thread-pool wake-ups
+/// into every engine's p99 at 1,000 msg/s. At maximum rate (<see cref="PublishAll"/>) it writes
+/// publishes in batches and acknowledges a QoS 1 read in one send: the generator shares the two
+/// cores with broker and engine, and through MQTTnet it took more of them per message than either
+/// (bench/README.md, 2026-12-06 night).
 /// </summary>
 sealed class BlockingMqttClient : IDisposable
 {
     readonly Socket _socket;
     readonly Lock _sendGate = new();
     Thread? _receiver;
+    // QoS 1 publishes not yet acknowledged may not exceed the window PublishAll was given.
+    SemaphoreSlim? _window;
 
     BlockingMqttClient(Socket socket) => _socket = socket;
 
@@ -39,12 +43,12 @@ sealed class BlockingMqttClient : IDisposable
         return client;
     }
 
-    /// <summary>Subscribes at QoS 0 and waits for the SUBACK; call before <see cref="StartReceiving"/>.</summary>
-    public void Subscribe(string filter)
+    /// <summary>Subscribes and waits for the SUBACK; call before <see cref="StartReceiving"/>.</summary>
+    public void Subscribe(string filter, int qos = 0)
     {
         var body = new List<byte> { 0, 1 }; // packet identifier 1
         AddString(body, Encoding.UTF8.GetBytes(filter));
-        body.Add(0); // QoS 0
+        body.Add((byte)qos);
         SendPacket(0x82, body);
         var suback = ReadPacketBlocking();
         if (suback.Type != 9 || suback.Body.Length < 3 || suback.Body[2] > 2) throw new IOException("the broker refused the subscription");
@@ -63,13 +67,16 @@ sealed class BlockingMqttClient : IDisposable
 
     /// <summary>
     /// Starts the receive thread: <paramref name="onMessage"/> gets each PUBLISH's payload and the
-    /// time <paramref name="clock"/> read right after the socket read that brought it.
+    /// time <paramref name="clock"/> read right after the socket read that brought it. QoS 1
+    /// publishes are acknowledged after the read's messages were handed over, in one send; PUBACKs
+    /// for <see cref="PublishAll"/>'s publishes open its window again.
     /// </summary>
     public void StartReceiving(Func<long> clock, Action<ReadOnlyMemory<byte>, long> onMessage)
     {
         _receiver = new Thread(() =>
         {
             var buffer = new byte[1 << 20];
+            var acks = new List<byte>();
             int start = 0, end = 0;
             try
             {
@@ -86,21 +93,86 @@ sealed class BlockingMqttClient : IDisposable
                     end += read;
                     while (TryParse(buffer.AsSpan(start, end - start), out var type, out var header, out var length))
                     {
-                        if (type == 3) // PUBLISH at QoS 0: topic, then the payload
+                        var body = buffer.AsMemory(start + header, length);
+                        if (type == 3) // PUBLISH: topic, the packet identifier at QoS 1 and 2, then the payload
                         {
-                            var body = buffer.AsMemory(start + header, length);
-                            var topicLength = BinaryPrimitives.ReadUInt16BigEndian(body.Span);
-                            onMessage(body[(2 + topicLength)..], stamp);
+                            var qos = (buffer[start] >> 1) & 3;
+                            var at = 2 + BinaryPrimitives.ReadUInt16BigEndian(body.Span);
+                            if (qos > 0)
+                            {
+                                acks.AddRange([0x40, 2, body.Span[at], body.Span[at + 1]]); // PUBACK
+                                at += 2;
+                            }
+                            onMessage(body[at..], stamp);
                         }
+                        else if (type == 4) _window?.Release(); // PUBACK of one of ours
                         start += header + length;
                     }
                     if (start == end) start = end = 0;
+                    if (acks.Count > 0)
+                    {
+                        var packets = acks.ToArray();
+                        acks.Clear();
+                        lock (_sendGate) _socket.Send(packets);
+                    }
                 }
             }
             catch (SocketException) { }
             catch (ObjectDisposedException) { }
         }) { IsBackground = true, Name = "loadgen receive" };
         _receiver.Start();
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="count"/> messages as fast as the connection takes them: packets
+    /// gather in a buffer that goes out in one send when it holds 16 KiB, and at QoS 1 also when
+    /// <paramref name="window"/> publishes await their PUBACK (the receive thread, started before,
+    /// counts those). <paramref name="writePayload"/> writes message <c>seq</c>'s payload and returns
+    /// its length; it runs right before the message is buffered, so a timestamp in it is current.
+    /// Returns when every QoS 1 publish was acknowledged.
+    /// </summary>
+    public void PublishAll(string topic, int qos, int count, int window, Func<int, Span<byte>, int> writePayload)
+    {
+        if (qos > 0) _window = new SemaphoreSlim(window);
+        var topicBytes = Encoding.UTF8.GetBytes(topic);
+        var batch = new byte[64 << 10];
+        var used = 0;
+        Span<byte> payload = stackalloc byte[512];
+        ushort packetId = 0;
+        void Flush()
+        {
+            if (used == 0) return;
+            lock (_sendGate) _socket.Send(batch, 0, used, SocketFlags.None);
+            used = 0;
+        }
+        for (var seq = 0; seq < count; seq++)
+        {
+            if (_window is { } open && !open.Wait(0))
+            {
+                Flush(); // what the broker has not seen yet cannot be acknowledged
+                open.Wait();
+            }
+            var length = writePayload(seq, payload);
+            var remaining = 2 + topicBytes.Length + (qos > 0 ? 2 : 0) + length;
+            if (used + 5 + remaining > batch.Length) Flush();
+            batch[used] = (byte)(0x30 | (qos << 1));
+            var at = used + 1 + WriteLength(batch.AsSpan(used + 1), remaining);
+            BinaryPrimitives.WriteUInt16BigEndian(batch.AsSpan(at), (ushort)topicBytes.Length);
+            topicBytes.CopyTo(batch, at + 2);
+            at += 2 + topicBytes.Length;
+            if (qos > 0)
+            {
+                packetId = (ushort)(packetId % ushort.MaxValue + 1); // 1..65535; the window keeps ids unique
+                BinaryPrimitives.WriteUInt16BigEndian(batch.AsSpan(at), packetId);
+                at += 2;
+            }
+            payload[..length].CopyTo(batch.AsSpan(at));
+            used = at + length;
+            if (used >= 16 << 10) Flush();
+        }
+        Flush();
+        if (_window is { } last)
+            for (var i = 0; i < window; i++) last.Wait(); // every publish acknowledged
     }
 
     public void Dispose()

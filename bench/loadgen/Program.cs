@@ -28,9 +28,19 @@ static async Task<int> RunAsync(Options o)
     long lastReceiveTicks = 0;
     var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // The fixed-rate QoS 0 profile measures latency: blocking sockets with a receive thread that
-    // stamps each message as the kernel hands it over (BlockingMqttClient); the rest goes through MQTTnet.
-    var timing = o.Rate > 0 && o.Qos == 0 && Environment.GetEnvironmentVariable("LOADGEN_CLIENT") != "mqttnet";
+    // Own blocking client (BlockingMqttClient) unless LOADGEN_CLIENT says otherwise: at a fixed
+    // rate it stamps each message as the kernel hands it over, at maximum rate it takes less of the
+    // shared cores than MQTTnet. LOADGEN_CLIENT=lean puts the maximum-rate profiles back on MQTTnet
+    // with FlowServer's MQTT connection (the generator before 2026-12-06 night), =mqttnet all of
+    // them on stock MQTTnet. A fixed rate at QoS 1 (no profile uses it) always goes through MQTTnet.
+    var clientKind = Environment.GetEnvironmentVariable("LOADGEN_CLIENT") ?? "blocking";
+    var blocking = clientKind switch
+    {
+        "mqttnet" => false,
+        "lean" => o.Rate > 0 && o.Qos == 0,
+        _ => o.Rate == 0 || o.Qos == 0,
+    };
+    var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
     void OnOutput(ReadOnlySequence<byte> payload, double now)
     {
         Interlocked.Exchange(ref lastReceiveTicks, clock.ElapsedTicks);
@@ -45,14 +55,15 @@ static async Task<int> RunAsync(Options o)
     }
 
     IMqttClient? subscriber = null, publisher = null;
-    BlockingMqttClient? timingSubscriber = null, timingPublisher = null;
-    if (timing)
+    BlockingMqttClient? blockingSubscriber = null, blockingPublisher = null;
+    if (blocking)
     {
-        timingSubscriber = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-sub-{Guid.NewGuid():N}"[..23]);
-        timingSubscriber.Subscribe(o.OutTopic);
-        timingSubscriber.StartReceiving(() => clock.ElapsedTicks,
+        blockingSubscriber = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-sub-{Guid.NewGuid():N}"[..23]);
+        blockingSubscriber.Subscribe(o.OutTopic, o.Qos);
+        blockingSubscriber.StartReceiving(() => clock.ElapsedTicks,
             (payload, ticks) => OnOutput(new ReadOnlySequence<byte>(payload), ticks * 1000.0 / Stopwatch.Frequency));
-        timingPublisher = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-pub-{Guid.NewGuid():N}"[..23]);
+        blockingPublisher = BlockingMqttClient.Connect(o.Host, o.Port, $"loadgen-pub-{Guid.NewGuid():N}"[..23]);
+        if (o.Qos > 0) blockingPublisher.StartReceiving(() => 0, (_, _) => { }); // its PUBACKs
     }
     else
     {
@@ -70,8 +81,13 @@ static async Task<int> RunAsync(Options o)
     var publishErrors = 0;
     using var window = new SemaphoreSlim(o.InFlight);
     var pending = new List<Task>();
-    var payload = new ArrayBufferWriter<byte>(128);
-    for (var seq = 0; seq < o.Count; seq++)
+    if (blocking && o.Rate == 0)
+    {
+        blockingPublisher!.PublishAll(o.InTopic, o.Qos, o.Count, o.InFlight,
+            (seq, into) => WriteReading(into, runId, seq, (long)(clock.Elapsed.TotalMilliseconds * 1000)));
+        sent = o.Count;
+    }
+    for (var seq = sent; seq < o.Count; seq++)
     {
         if (o.Rate > 0)
         {
@@ -83,12 +99,11 @@ static async Task<int> RunAsync(Options o)
             var wait = due - clock.Elapsed;
             if (wait > TimeSpan.Zero) await Task.Delay(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait);
         }
-        var value = (seq * 7919 % 10000) / 100.0;
-        var ts = (long)(clock.Elapsed.TotalMilliseconds * 1000);
-        var body = Encoding.UTF8.GetBytes($"{{\"run\":{runId},\"seq\":{seq},\"ts\":{ts},\"value\":{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}");
-        if (timing)
+        var body = new byte[128];
+        body = body[..WriteReading(body, runId, seq, (long)(clock.Elapsed.TotalMilliseconds * 1000))];
+        if (blocking)
         {
-            timingPublisher!.Publish(o.InTopic, body);
+            blockingPublisher!.Publish(o.InTopic, body);
             sent++;
             continue;
         }
@@ -127,17 +142,30 @@ static async Task<int> RunAsync(Options o)
         ("pub_errors", publishErrors), ("duration_s", Math.Round(duration, 3)), ("msgs_per_s", Math.Round(unique / duration)),
         ("in_msgs_per_s", Math.Round(unique / (double)o.Fanout / duration)), ("pub_per_s", Math.Round(sent / publishSeconds)),
         ("p50_ms", Math.Round(P(0.50), 3)), ("p99_ms", Math.Round(P(0.99), 3)), ("max_ms", Math.Round(P(1.0), 3)),
+        // The generator's own CPU from connect to the last output (it shares the cores with broker and engine).
+        ("loadgen_cpu_us_per_out", Math.Round((Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalMicroseconds / Math.Max(1, unique), 1)),
+        ("client", clientKind),
     };
     Console.WriteLine("RESULT " + (o.Tags.Length > 0 ? o.Tags + " " : "") + string.Join(" ", fields.Select(f => $"{f.Item1}={Convert.ToString(f.Item2, System.Globalization.CultureInfo.InvariantCulture)}")));
-    if (timing)
+    if (blocking)
     {
-        timingPublisher!.Dispose();
-        timingSubscriber!.Dispose();
+        blockingPublisher!.Dispose();
+        blockingSubscriber!.Dispose();
         return 0;
     }
     await publisher!.DisconnectAsync();
     await subscriber!.DisconnectAsync();
     return 0;
+}
+
+// One input reading, {"run","seq","ts","value"}, as UTF-8 into the span; returns its length.
+static int WriteReading(Span<byte> into, int runId, int seq, long ts)
+{
+    var value = (seq * 7919 % 10000) / 100.0;
+    if (!System.Text.Unicode.Utf8.TryWrite(into, System.Globalization.CultureInfo.InvariantCulture,
+            $"{{\"run\":{runId},\"seq\":{seq},\"ts\":{ts},\"value\":{value}}}", out var written))
+        throw new InvalidOperationException("a reading did not fit its buffer");
+    return written;
 }
 
 static async Task PublishOneAsync(IMqttClient client, MqttApplicationMessage message, SemaphoreSlim window, Action failed)
