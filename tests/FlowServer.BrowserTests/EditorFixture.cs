@@ -41,6 +41,9 @@ public sealed class EditorFixture : IAsyncLifetime
         var number = Interlocked.Increment(ref _pages);
         page.Console += (_, message) => { if (message.Type == "error") BrowserErrors.Add($"page {number}: {message.Text} ({message.Location})"); };
         page.PageError += (_, error) => BrowserErrors.Add($"page {number}: {error}");
+        // Also requests that fail in a worker or without a console message: a file the build
+        // left out of the static assets (Directory.Build.targets) shows here as a 404.
+        context.Response += (_, response) => { if (response.Status >= 400) BrowserErrors.Add($"page {number}: {response.Status} {response.Url}"); };
         page.SetDefaultTimeout(10_000);
         await page.GotoAsync(Server.BaseAddress.ToString());
         await page.Locator(".fe-palette-node").First.WaitForAsync();

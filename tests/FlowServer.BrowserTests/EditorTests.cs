@@ -375,6 +375,11 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         var code = page.Locator($".fe-code[data-code='{property}']");
         await Assertions.Expect(code.Locator(".monaco-editor")).ToHaveCountAsync(1);
         await code.Locator(".view-lines").ClickAsync();
+        // A syntax error gets its squiggle from Monaco's JavaScript language service, which runs
+        // in a web worker of its own files: they are served.
+        await page.Keyboard.PressAsync("Control+a");
+        await page.Keyboard.TypeAsync("return (msg;");
+        await Assertions.Expect(code.Locator(".squiggly-error").First).ToBeVisibleAsync();
         await page.Keyboard.PressAsync("Control+a");
         await page.Keyboard.TypeAsync("return msg;");
         var outputs = await OutputsPropertyAsync(type);
