@@ -130,8 +130,15 @@ public sealed class MqttPipelineTests : IAsyncLifetime
 
         await using var reader = await Subscriber.StartAsync(_mosquitto.Port, "acme/#");
         await using var publisher = await Publisher.StartAsync(_mosquitto.Port);
-        await publisher.PublishAsync("raw/line3/level", """{"raw":5}""");
-        var level = JsonNode.Parse(await reader.NextAsync("acme/plant1/area2/line3/level"))!;
+        // "connected" comes with the connection; a subscription registered while it was being made
+        // may still await its SUBACK (seen once on a loaded CI machine), so publish until the flow answers.
+        var answer = reader.NextAsync("acme/plant1/area2/line3/level");
+        while (!answer.IsCompleted)
+        {
+            await publisher.PublishAsync("raw/line3/level", """{"raw":5}""");
+            await Task.WhenAny(answer, Task.Delay(500));
+        }
+        var level = JsonNode.Parse(await answer)!;
         Assert.Equal(0.5, level["value"]!.GetValue<double>());
     }
 

@@ -61,11 +61,12 @@ public sealed class InjectNodeTests
             try { times.Add((double)(await flow.NextAsync("out", remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1))).Payload!); }
             catch (TimeoutException) { break; }
         }
-        // A double fire (one occurrence fired twice when the timer wakes a little early) comes
-        // milliseconds apart; on time, fires are a second apart (less when one is late on a busy machine).
+        // A double fire (one occurrence fired twice when the timer wakes a little early) puts two
+        // fires into one second. Fires need not be a second apart: on a loaded machine one
+        // occurrence fired 921 ms late and the next on time, 79 ms after it.
         Assert.InRange(times.Count, 2, 4);
         for (var i = 1; i < times.Count; i++)
-            Assert.True(times[i] - times[i - 1] >= 100, $"fires {times[i] - times[i - 1]:0} ms apart: {string.Join(", ", times)}");
+            Assert.True(Math.Floor(times[i] / 1000) > Math.Floor(times[i - 1] / 1000), $"two fires in one second: {string.Join(", ", times)}");
         flow.AssertNoErrors();
     }
 
