@@ -43,9 +43,10 @@ sealed class BlockingMqttClient : IDisposable
         return client;
     }
 
-    /// <summary>Subscribes and waits for the SUBACK; call before <see cref="StartReceiving"/>.</summary>
+    /// <summary>Subscribes at QoS 0 or 1 (2 is not spoken here) and waits for the SUBACK; call before <see cref="StartReceiving"/>.</summary>
     public void Subscribe(string filter, int qos = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(qos, 1);
         var body = new List<byte> { 0, 1 }; // packet identifier 1
         AddString(body, Encoding.UTF8.GetBytes(filter));
         body.Add((byte)qos);
@@ -94,7 +95,7 @@ sealed class BlockingMqttClient : IDisposable
                     while (TryParse(buffer.AsSpan(start, end - start), out var type, out var header, out var length))
                     {
                         var body = buffer.AsMemory(start + header, length);
-                        if (type == 3) // PUBLISH: topic, the packet identifier at QoS 1 and 2, then the payload
+                        if (type == 3) // PUBLISH: topic, the packet identifier at QoS 1 (the most subscribed), then the payload
                         {
                             var qos = (buffer[start] >> 1) & 3;
                             var at = 2 + BinaryPrimitives.ReadUInt16BigEndian(body.Span);
@@ -133,6 +134,7 @@ sealed class BlockingMqttClient : IDisposable
     /// </summary>
     public void PublishAll(string topic, int qos, int count, int window, Func<int, Span<byte>, int> writePayload)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(qos, 1);
         if (qos > 0) _window = new SemaphoreSlim(window);
         var topicBytes = Encoding.UTF8.GetBytes(topic);
         var batch = new byte[64 << 10];
