@@ -81,6 +81,7 @@ static async Task<int> RunAsync(Options o)
     var publishErrors = 0;
     using var window = new SemaphoreSlim(o.InFlight);
     var pending = new List<Task>();
+    var reading = new byte[128]; // one input at a time, at a fixed rate or through MQTTnet
     if (blocking && o.Rate == 0)
     {
         blockingPublisher!.PublishAll(o.InTopic, o.Qos, o.Count, o.InFlight,
@@ -99,15 +100,15 @@ static async Task<int> RunAsync(Options o)
             var wait = due - clock.Elapsed;
             if (wait > TimeSpan.Zero) await Task.Delay(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait);
         }
-        var body = new byte[128];
-        body = body[..WriteReading(body, runId, seq, (long)(clock.Elapsed.TotalMilliseconds * 1000))];
+        var length = WriteReading(reading, runId, seq, (long)(clock.Elapsed.TotalMilliseconds * 1000));
         if (blocking)
         {
-            blockingPublisher!.Publish(o.InTopic, body);
+            blockingPublisher!.Publish(o.InTopic, reading.AsSpan(0, length));
             sent++;
             continue;
         }
-        var message = new MqttApplicationMessageBuilder().WithTopic(o.InTopic).WithPayload(body).WithQualityOfServiceLevel((MqttQualityOfServiceLevel)o.Qos).Build();
+        // MQTTnet sends asynchronously: the message gets a payload of its own.
+        var message = new MqttApplicationMessageBuilder().WithTopic(o.InTopic).WithPayload(reading[..length]).WithQualityOfServiceLevel((MqttQualityOfServiceLevel)o.Qos).Build();
         if (o.Qos == 0)
         {
             await publisher!.PublishAsync(message);
