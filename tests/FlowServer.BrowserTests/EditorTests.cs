@@ -362,6 +362,33 @@ public sealed class EditorTests(EditorFixture fixture) : IClassFixture<EditorFix
         await Assertions.Expect(page.Locator(".fe-tab", new() { HasText = "Packaging" })).ToHaveCountAsync(0);
     }
 
+    [Fact]
+    public async Task A_double_click_opens_the_node_it_hit_and_only_a_node()
+    {
+        var page = await fixture.OpenEditorAsync();
+        await Ui.AddTabAsync(page);
+        await Ui.DropFromPaletteAsync(page, "inject", 150, 150);
+        var inject = page.Locator(".fe-node[data-type=inject]");
+        var panel = page.Locator(".fe-dialog[data-type=inject]");
+
+        // A click on the node, then a double click on the empty canvas: the canvas was hit, not the node.
+        await inject.ClickAsync();
+        await page.Locator(".fe-canvas").DblClickAsync(new() { Position = new() { X = 600, Y = 400 } });
+        await Task.Delay(500);
+        await Assertions.Expect(page.Locator(".fe-dialog")).ToHaveCountAsync(0);
+
+        // Two single clicks on the node, further apart than a double click: no panel either.
+        await inject.ClickAsync();
+        await Task.Delay(800);
+        await inject.ClickAsync();
+        await Task.Delay(500);
+        await Assertions.Expect(page.Locator(".fe-dialog")).ToHaveCountAsync(0);
+
+        await inject.DblClickAsync();
+        await Assertions.Expect(panel).ToHaveCountAsync(1);
+        Assert.Empty(fixture.BrowserErrors);
+    }
+
     // These two find their node types in the catalog (the function node's code, the MQTT nodes'
     // broker): they fail until a type with a code property and one with a config-node property exist.
     [Fact]
