@@ -128,8 +128,9 @@ sealed class BlockingMqttClient : IDisposable
     /// Publishes <paramref name="count"/> messages as fast as the connection takes them: packets
     /// gather in a buffer that goes out in one send when it holds 16 KiB, and at QoS 1 also when
     /// <paramref name="window"/> publishes await their PUBACK (the receive thread, started before,
-    /// counts those; a full window reopens a quarter at a time, see <see cref="AckWindow"/>). <paramref name="writePayload"/> writes message <c>seq</c>'s payload and returns
-    /// its length; it runs right before the message is buffered, so a timestamp in it is current.
+    /// counts those; a full window reopens a quarter at a time, see <see cref="AckWindow"/>).
+    /// <paramref name="writePayload"/> writes message <c>seq</c>'s payload and returns its length;
+    /// it runs right before the message is buffered, so a timestamp in it is current.
     /// Returns when every QoS 1 publish was acknowledged.
     /// </summary>
     public void PublishAll(string topic, int qos, int count, int window, Func<int, Span<byte>, int> writePayload)
@@ -179,8 +180,8 @@ sealed class BlockingMqttClient : IDisposable
     /// <summary>
     /// QoS 1 publishes awaiting their PUBACK, at most <paramref name="size"/>. A full window reopens
     /// only once a quarter of it has been acknowledged: reopened at every PUBACK, it woke the
-    /// publisher for each one, which then sent one publish per send, most of the generator's QoS 1
-    /// cost (bench/README.md, 2026-12-07).
+    /// publisher for each one, which then sent one publish per send (with the broker alone that
+    /// was 40 % of the generator's QoS 1 CPU; bench/README.md, 2026-12-07).
     /// </summary>
     sealed class AckWindow(int size)
     {
