@@ -4,7 +4,7 @@ using FlowServer.Runtime;
 
 namespace FlowServer.Api;
 
-/// <summary>Per-node counters in Prometheus' text format (served at <c>/metrics</c>).</summary>
+/// <summary>Per-node counters and the process's own figures in Prometheus' text format (served at <c>/metrics</c>).</summary>
 public static class Metrics
 {
     public static string Render(FlowRuntime runtime, RuntimeEvents events)
@@ -41,7 +41,30 @@ public static class Metrics
         }
         text.Append("# HELP flowserver_events_dropped_total Live events (debug, status) dropped for slow observers.\n# TYPE flowserver_events_dropped_total counter\n");
         text.Append("flowserver_events_dropped_total ").Append(events.DroppedEvents).Append('\n');
+        AppendProcess(text);
         return text.ToString();
+    }
+
+    // The process as a whole: what an operator graphs beside the nodes' counters (memory over a
+    // soak, CPU per message), and the garbage collector's pauses, which show in latency tails.
+    static void AppendProcess(StringBuilder text)
+    {
+        void One(string name, string help, string type, double value) =>
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
+                .Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        One("process_cpu_seconds_total", "CPU time the server used, user and system.", "counter", process.TotalProcessorTime.TotalSeconds);
+        One("process_resident_memory_bytes", "Resident memory of the server.", "gauge", process.WorkingSet64);
+        text.Append("# HELP dotnet_gc_collections_total Garbage collections, by the generation collected.\n# TYPE dotnet_gc_collections_total counter\n");
+        // CollectionCount(n) includes the collections of higher generations; the label counts each once.
+        for (var generation = 0; generation <= GC.MaxGeneration; generation++)
+        {
+            var only = GC.CollectionCount(generation) - (generation < GC.MaxGeneration ? GC.CollectionCount(generation + 1) : 0);
+            text.Append("dotnet_gc_collections_total{generation=\"").Append(generation).Append("\"} ").Append(only).Append('\n');
+        }
+        One("dotnet_gc_pause_seconds_total", "Time the garbage collector held the server's threads.", "counter", GC.GetTotalPauseDuration().TotalSeconds);
+        One("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap.", "counter", GC.GetTotalAllocatedBytes());
+        One("dotnet_gc_heap_bytes", "Managed heap size after the last collection.", "gauge", GC.GetGCMemoryInfo().HeapSizeBytes);
     }
 
     static string Escape(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");

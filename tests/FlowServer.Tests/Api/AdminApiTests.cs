@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
@@ -300,6 +301,25 @@ public sealed class AdminApiTests
         await Task.Delay(200);
         var metrics = await server.Http.GetStringAsync("/metrics");
         Assert.Contains("flowserver_node_messages_in_total{node=\"dbg\",type=\"debug\",flow=\"t1\"} 1", metrics);
+    }
+
+    [Fact]
+    public async Task Metrics_include_the_process_and_its_garbage_collections()
+    {
+        await using var server = await FlowServerInstance.StartAsync();
+        double Value(string metrics, string name) => double.Parse(
+            metrics.Split('\n').Single(line => line.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], CultureInfo.InvariantCulture);
+
+        var before = await server.Http.GetStringAsync("/metrics");
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true); // the test host and the server share a process
+        var after = await server.Http.GetStringAsync("/metrics");
+
+        Assert.True(Value(after, "dotnet_gc_collections_total{generation=\"0\"}") > Value(before, "dotnet_gc_collections_total{generation=\"0\"}"));
+        Assert.True(Value(after, "dotnet_gc_allocated_bytes_total") > Value(before, "dotnet_gc_allocated_bytes_total"));
+        Assert.True(Value(after, "process_resident_memory_bytes") > 10 << 20);
+        Assert.True(Value(after, "process_cpu_seconds_total") > 0);
+        Assert.True(Value(after, "dotnet_gc_pause_seconds_total") >= Value(before, "dotnet_gc_pause_seconds_total"));
+        Assert.Contains("# TYPE dotnet_gc_collections_total counter\n", after);
     }
 
     [Fact]
