@@ -143,16 +143,17 @@ for rep in $(seq "$REPS"); do
                 done
                 for profile in $(profiles_for "$qos"); do
                     sleep 1
+                    gc0=$(gc_figures "$engine") # before the peak is reset: /metrics itself allocates
                     reset_hwm "$ENGINE_PID"
-                    gc0=$(gc_figures "$engine")
                     cpu0=$(cpu_ticks "$ENGINE_PID"); bcpu0=$(cpu_ticks "$BROKER_PID")
                     line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" $(profile_args "$profile" "$scenario") --check "$scenario" \
                         --tags "engine=$engine scenario=$scenario profile=$profile rep=$rep" | grep '^RESULT')
                     cpu1=$(cpu_ticks "$ENGINE_PID"); bcpu1=$(cpu_ticks "$BROKER_PID")
+                    peak_mb=$(( $(hwm_kb "$ENGINE_PID") / 1024 ))
                     gc1=$(gc_figures "$engine")
                     count=$(echo "$line" | sed 's/.* count=\([0-9]*\).*/\1/')
                     cpu_us=$(python3 -c "print(round(($cpu1 - $cpu0) / $CLK_TCK * 1e6 / $count, 1))")
-                    line="$line engine_cpu_us_per_in_msg=$cpu_us broker_cpu_s=$(python3 -c "print(round(($bcpu1 - $bcpu0) / $CLK_TCK, 2))") rss_peak_mb=$(( $(hwm_kb "$ENGINE_PID") / 1024 )) rss_idle_mb=$rss_idle startup_ms=$startup"
+                    line="$line engine_cpu_us_per_in_msg=$cpu_us broker_cpu_s=$(python3 -c "print(round(($bcpu1 - $bcpu0) / $CLK_TCK, 2))") rss_peak_mb=$peak_mb rss_idle_mb=$rss_idle startup_ms=$startup"
                     if [ -n "$gc0" ]; then # garbage collections inside the run and the time they held the engine
                         line="$line $(echo "$gc0 $gc1" | awk '{ printf "gc_collections=%d gc_pause_ms=%.1f", $3 - $1, ($4 - $2) * 1000 }')"
                     fi
