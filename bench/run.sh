@@ -95,6 +95,24 @@ start_engine() { # start_engine ENGINE FLOWFILE, or start_engine ENGINE --restar
     ENGINE_PID=$!
     PIDS+=("$ENGINE_PID")
 }
+# start_timed ENGINE FLOWFILE|--restart: start the engine and set STARTUP_MS, process spawn ->
+# first probe message through its flow. The probe connects and subscribes before the engine is
+# spawned, as the shared harness does: started after it, the probe's own start-up (~370 ms of JIT
+# on the same 2 cores) was in every engine's figure.
+start_timed() {
+    local probe_pid spawn answered
+    $LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --quiet 5 >"$WORK/probe.out" 2>&1 &
+    probe_pid=$!
+    PIDS+=("$probe_pid")
+    for _ in $(seq 600); do grep -q '^PROBE ready' "$WORK/probe.out" && break; sleep 0.05; done
+    grep -q '^PROBE ready' "$WORK/probe.out" || { log "the start-up probe did not connect"; cat "$WORK/probe.out" >&2; return 1; }
+    spawn=$(now_ms)
+    start_engine "$1" "$2"
+    wait "$probe_pid" || true
+    answered=$(grep -o 'answered_unix_ms=[0-9]*' "$WORK/probe.out" | cut -d= -f2)
+    [ -n "$answered" ] || { log "$1 did not answer the start-up probe: $(tail -1 "$WORK/probe.out")"; tail -20 "$WORK/engine.log" >&2; return 1; }
+    STARTUP_MS=$((answered - spawn))
+}
 gc_figures() { # FlowServer's collections and pause time so far, "COUNT SECONDS" (Node-RED: empty)
     [ "$1" = node-red ] && return 0
     curl -s "http://127.0.0.1:$ENGINE_PORT/metrics" | awk '/^dotnet_gc_collections_total/ { n += $2 } /^dotnet_gc_pause_seconds_total/ { s = $2 } END { print n, s }'
@@ -124,11 +142,8 @@ for rep in $(seq "$REPS"); do
     for engine in $ENGINES; do
         for scenario in $SCENARIOS; do
             for qos in 0 1; do
-                spawn=$(now_ms)
-                start_engine "$engine" "$WORK/$scenario.qos$qos.json"
-                probe=$($LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$spawn" --quiet 5 | tail -1)
-                startup=${probe#*startup_ms=}
-                [[ "$probe" == PROBE\ startup_ms=* ]] || { log "$engine $scenario qos$qos did not answer: $probe"; tail -20 "$WORK/engine.log" >&2; exit 1; }
+                start_timed "$engine" "$WORK/$scenario.qos$qos.json" || { log "$engine $scenario qos$qos did not start"; exit 1; }
+                startup=$STARTUP_MS
                 sleep 2
                 rss_idle=$(( $(rss_kb "$ENGINE_PID") / 1024 ))
                 fan=1; [ "$scenario" = fanout ] && fan=10
@@ -163,11 +178,8 @@ for rep in $(seq "$REPS"); do
                 if [ "$scenario" = function ] && [ "$qos" = 0 ]; then
                     # A restart (after a power cut, say): FlowServer starts what its store holds, with
                     # no flows file; Node-RED starts from its flows.json as it always does.
-                    spawn=$(now_ms)
-                    start_engine "$engine" --restart
-                    probe=$($LOADGEN --probe --broker "127.0.0.1:$BROKER_PORT" --since-unix-ms "$spawn" --quiet 5 | tail -1)
-                    [[ "$probe" == PROBE\ startup_ms=* ]] || { log "$engine did not answer after a restart: $probe"; tail -20 "$WORK/engine.log" >&2; exit 1; }
-                    echo "RESTART engine=$engine rep=$rep restart_ms=${probe#*startup_ms=}" | tee -a "$RESULTS" >&2
+                    start_timed "$engine" --restart || { log "$engine did not start again from what it kept"; exit 1; }
+                    echo "RESTART engine=$engine rep=$rep restart_ms=$STARTUP_MS" | tee -a "$RESULTS" >&2
                     stop "$ENGINE_PID"
                 fi
             done
