@@ -225,7 +225,7 @@ static async Task<int> ProbeAsync(Options o)
     subscriber.ApplicationMessageReceivedAsync += _ => { answered.TrySetResult(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()); return Task.CompletedTask; };
     await subscriber.SubscribeAsync(o.OutTopic);
     publisher = await ConnectAsync(o, "loadgen-probe-pub");
-    await publisher.PublishStringAsync("loadgen/warm/probe", "{}"); // compiles the publish path before the engine starts
+    await publisher.PublishStringAsync(WarmTopic(0), "{}"); // compiles the publish path before the engine starts
     Console.WriteLine("PROBE ready");
     Console.Out.Flush();
     var seq = 0;

@@ -18,8 +18,7 @@ public static class Metrics
                 .Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         void Family(string name, string help, string type, Func<NodeHost, double> value)
         {
-            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            Header(text, name, help, type);
             foreach (var host in hosts) Sample(name, host, value(host));
         }
         Family("flowserver_node_messages_in_total", "Messages a node took from its inbox.", "counter", h => h.Received);
@@ -35,11 +34,10 @@ public static class Metrics
         foreach (var family in own)
         {
             var first = family.First().Metric;
-            text.Append("# HELP flowserver_").Append(family.Key).Append(' ').Append(first.Help).Append('\n');
-            text.Append("# TYPE flowserver_").Append(family.Key).Append(' ').Append(first.Type).Append('\n');
+            Header(text, "flowserver_" + family.Key, first.Help, first.Type);
             foreach (var (host, metric) in family) Sample("flowserver_" + family.Key, host, metric.Value);
         }
-        text.Append("# HELP flowserver_events_dropped_total Live events (debug, status) dropped for slow observers.\n# TYPE flowserver_events_dropped_total counter\n");
+        Header(text, "flowserver_events_dropped_total", "Live events (debug, status) dropped for slow observers.", "counter");
         text.Append("flowserver_events_dropped_total ").Append(events.DroppedEvents).Append('\n');
         AppendProcess(text);
         return text.ToString();
@@ -50,12 +48,11 @@ public static class Metrics
     static void AppendProcess(StringBuilder text)
     {
         void One(string name, string help, string type, double value) =>
-            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
-                .Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            Header(text, name, help, type).Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         One("process_cpu_seconds_total", "CPU time the server used, user and system.", "counter", process.TotalProcessorTime.TotalSeconds);
         One("process_resident_memory_bytes", "Resident memory of the server.", "gauge", process.WorkingSet64);
-        text.Append("# HELP dotnet_gc_collections_total Garbage collections, by the generation collected.\n# TYPE dotnet_gc_collections_total counter\n");
+        Header(text, "dotnet_gc_collections_total", "Garbage collections, by the generation collected.", "counter");
         // CollectionCount(n) includes the collections of higher generations; the label counts each once.
         for (var generation = 0; generation <= GC.MaxGeneration; generation++)
         {
@@ -66,6 +63,11 @@ public static class Metrics
         One("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap.", "counter", GC.GetTotalAllocatedBytes());
         One("dotnet_gc_heap_bytes", "Managed heap size after the last collection.", "gauge", GC.GetGCMemoryInfo().HeapSizeBytes);
     }
+
+    // The HELP and TYPE lines that open a metric family.
+    static StringBuilder Header(StringBuilder text, string name, string help, string type) =>
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+            .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
 
     static string Escape(string value) => value.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
 }
