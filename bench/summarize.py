@@ -62,7 +62,7 @@ def row(cells_fs, cell_r2r, cell_nr, better, target, met_fs, met_r2r):
 cpu_target = {"function": 5, "switch": 3, "fanout": 30}
 print(f"# FlowServer vs Node-RED 5.0.7 (medians of {reps} repetition(s), one run of bench/run.sh)\n")
 if r2r:
-    print("FlowServer: `dotnet build -c Release`; FlowServer R2R: the same published ReadyToRun; better by: FlowServer against Node-RED; met: FlowServer / R2R.\n")
+    print("FlowServer: `dotnet build -c Release`; FlowServer R2R: the same, published self-contained ReadyToRun (one composite image); better by: FlowServer against Node-RED; met: FlowServer / R2R.\n")
 print("| scenario | profile | figure | FlowServer |" + (" FlowServer R2R |" if r2r else "") + " Node-RED | FlowServer better by | target | met |")
 print("|---|---|---|---|" + ("---|" if r2r else "") + "---|---|---|---|")
 lost_total = 0
