@@ -37,8 +37,7 @@ public static class Metrics
             Header(text, "flowserver_" + family.Key, first.Help, first.Type);
             foreach (var (host, metric) in family) Sample("flowserver_" + family.Key, host, metric.Value);
         }
-        Header(text, "flowserver_events_dropped_total", "Live events (debug, status) dropped for slow observers.", "counter");
-        text.Append("flowserver_events_dropped_total ").Append(events.DroppedEvents).Append('\n');
+        Unlabelled(text, "flowserver_events_dropped_total", "Live events (debug, status) dropped for slow observers.", "counter", events.DroppedEvents);
         AppendProcess(text);
         return text.ToString();
     }
@@ -47,11 +46,9 @@ public static class Metrics
     // soak, CPU per message), and the garbage collector's pauses, which show in latency tails.
     static void AppendProcess(StringBuilder text)
     {
-        void One(string name, string help, string type, double value) =>
-            Header(text, name, help, type).Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         using var process = System.Diagnostics.Process.GetCurrentProcess();
-        One("process_cpu_seconds_total", "CPU time the server used, user and system.", "counter", process.TotalProcessorTime.TotalSeconds);
-        One("process_resident_memory_bytes", "Resident memory of the server.", "gauge", process.WorkingSet64);
+        Unlabelled(text, "process_cpu_seconds_total", "CPU time the server used, user and system.", "counter", process.TotalProcessorTime.TotalSeconds);
+        Unlabelled(text, "process_resident_memory_bytes", "Resident memory of the server.", "gauge", process.WorkingSet64);
         Header(text, "dotnet_gc_collections_total", "Garbage collections, by the generation collected.", "counter");
         // CollectionCount(n) includes the collections of higher generations; the label counts each once.
         for (var generation = 0; generation <= GC.MaxGeneration; generation++)
@@ -59,10 +56,14 @@ public static class Metrics
             var only = GC.CollectionCount(generation) - (generation < GC.MaxGeneration ? GC.CollectionCount(generation + 1) : 0);
             text.Append("dotnet_gc_collections_total{generation=\"").Append(generation).Append("\"} ").Append(only).Append('\n');
         }
-        One("dotnet_gc_pause_seconds_total", "Time the garbage collector held the server's threads.", "counter", GC.GetTotalPauseDuration().TotalSeconds);
-        One("dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap.", "counter", GC.GetTotalAllocatedBytes());
-        One("dotnet_gc_heap_bytes", "Managed heap size after the last collection.", "gauge", GC.GetGCMemoryInfo().HeapSizeBytes);
+        Unlabelled(text, "dotnet_gc_pause_seconds_total", "Time the garbage collector held the server's threads.", "counter", GC.GetTotalPauseDuration().TotalSeconds);
+        Unlabelled(text, "dotnet_gc_allocated_bytes_total", "Bytes allocated on the managed heap.", "counter", GC.GetTotalAllocatedBytes());
+        Unlabelled(text, "dotnet_gc_heap_bytes", "Managed heap size after the last collection.", "gauge", GC.GetGCMemoryInfo().HeapSizeBytes);
     }
+
+    // A family of one sample without labels.
+    static void Unlabelled(StringBuilder text, string name, string help, string type, double value) =>
+        Header(text, name, help, type).Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
 
     // The HELP and TYPE lines that open a metric family.
     static StringBuilder Header(StringBuilder text, string name, string help, string type) =>
