@@ -335,6 +335,8 @@ public sealed class FunctionNodeTests
         }
         out.push(JSON.stringify(JSON.parse('{"a":[1,2],"b":3}', (k, v) => Array.isArray(v) ? v.length : typeof v === 'number' ? v * 10 : v)));
         out.push(JSON.parse.name + JSON.parse.length + typeof JSON.parse(JSON.stringify({d: new Date(0)})).d);
+        const o = JSON.parse('{"b":1,"2":2,"1":3,"__proto__":4}');
+        out.push(Object.keys(o).join() + Object.is(JSON.parse('-0'), -0) + Object.getPrototypeOf(o).hasOwnProperty('toString') + Array.isArray(JSON.parse('[1]')));
         msg.payload = out;
         return msg;
         """;
@@ -348,6 +350,11 @@ public sealed class FunctionNodeTests
             """{"__proto__":{"x":1},"constructor":2}""", "1e400", "\"text\"", "{\"a\":1,}", "{a:1}", "", "[1,2", "tru", "[1] x",
             new string('[', 100) + new string(']', 100), new string('[', 2000) + new string(']', 2000), 42.0, true, null,
             """{"level":"high","value":1}""", """{"level":"low","value":2}""", """{"level":"high","value":3,"extra":[{"level":"x"}]}""",
+            // integer-like keys come first in ascending order; escaped keys; a repeated key keeps its first place
+            """{"b":1,"2":2,"1":3,"a":4,"4294967295":5,"01":6}""", """{"a\u0062":1,"ab":2,"x":3}""", """{"a":1,"b":2,"a":3}""",
+            // lone surrogates escaped and raw, control characters, numbers at the edges of a double
+            "\"\\ud800\"", "\"\ud800\"", "\"a\u0001b\"", "12345678901234567890", "-0.0e-0", "1E2", "5e-324", "-1e309", "\t[1,\n2]\r",
+            "[]", "{}", "[[],{}]", "\"\"", new string('[', 64) + new string(']', 64), new string('[', 65) + new string(']', 65),
         ];
         await using var flow = await StartFunctionAsync(ParseEach);
         var expected = new List<object?>();

@@ -563,17 +563,14 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         engine.SetValue("clearInterval", Fn(engine, "clearInterval", args => { StopTimer(Arg(args, 0)); return JsValue.Undefined; }));
     }
 
-    // JSON.parse with one parser kept for the engine. Jint's own builds a parser for every call,
-    // and with it two 256-entry interning tables: ~6 KB a message, half of all that the bench's
-    // function flow allocated. Kept, the tables also intern the keys every message repeats. The
-    // parser is the same class, so results and SyntaxErrors are the same; a call with a reviver
-    // goes to the original, which applies it. The engine runs one script at a time, and a text
-    // argument is turned into a string (which may run a toString) before the parser starts.
+    // JSON.parse through one ScriptJsonParser kept for the engine (Jint's own builds a parser, with
+    // its interning tables, for every call). A call with a reviver goes to the original, which
+    // applies it. A text argument is turned into a string (which may run a toString) first.
     static void InstallJsonParse(Engine engine)
     {
         var json = engine.GetValue("JSON").AsObject();
         var original = json.Get("parse");
-        var parser = new JsonParser(engine);
+        var parser = new ScriptJsonParser(engine);
         json.Set("parse", new ClrFunction(engine, "parse", (_, args) =>
             Arg(args, 1).IsCallable()
                 ? engine.Call(original, json, args)

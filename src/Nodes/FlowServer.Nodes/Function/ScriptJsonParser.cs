@@ -1,0 +1,101 @@
+using System.Buffers;
+using System.Text.Json;
+using Jint;
+using Jint.Native;
+using Jint.Native.Json;
+
+namespace FlowServer.Nodes.Function;
+
+/// <summary>
+/// A function engine's <c>JSON.parse</c> (without a reviver): System.Text.Json's reader walks the
+/// text and the Jint values are built as it goes. Any text it does not take as it is (a syntax
+/// error, a lone surrogate, a number beyond a double, nesting past <see cref="MaxDepth"/>) goes to
+/// Jint's own parser, so every error a script sees, and every result of an odd text, is Jint's.
+/// </summary>
+/// <remarks>
+/// Jint's parser empties two 256-entry interning tables at the start of every parse (12 KB
+/// cleared per message in the bench's function flow) and makes a token object per token.
+/// JSON.parse makes plain data properties in document order, a repeated key keeping its first
+/// place with its last value; <c>FastSetDataProperty</c> does the same, and "__proto__" stays an
+/// own property, as in JSON.parse. One instance per engine (an engine runs one script at a time,
+/// and the parse never calls back into the script).
+/// </remarks>
+internal sealed class ScriptJsonParser(Engine engine)
+{
+    /// <summary>Deeper documents go to Jint's parser, which has its own limit.</summary>
+    const int MaxDepth = 64;
+
+    readonly JsonParser _fallback = new(engine);
+    readonly JsonReaderOptions _options = new() { MaxDepth = MaxDepth };
+    byte[] _utf8 = new byte[1024];
+
+    public JsValue Parse(string text)
+    {
+        if (TryParse(text, out var value)) return value;
+        return _fallback.Parse(text);
+    }
+
+    bool TryParse(string text, out JsValue value)
+    {
+        value = JsValue.Undefined;
+        // Strict transcoding: a lone surrogate in the text must not turn into U+FFFD silently.
+        if (_utf8.Length < text.Length * 3) _utf8 = new byte[Math.Max(text.Length * 3, _utf8.Length * 2)];
+        if (System.Text.Unicode.Utf8.FromUtf16(text, _utf8, out _, out var length, replaceInvalidSequences: false) != OperationStatus.Done)
+            return false;
+        try
+        {
+            var reader = new Utf8JsonReader(_utf8.AsSpan(0, length), _options);
+            if (!reader.Read()) return false;
+            if (!TryReadValue(ref reader, out value)) return false;
+            return !reader.Read(); // anything after the value is an error, which Jint reports
+        }
+        catch (JsonException) { return false; }
+        catch (InvalidOperationException) { return false; } // an escape that is not valid UTF-16
+    }
+
+    bool TryReadValue(ref Utf8JsonReader reader, out JsValue value)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.String:
+                value = JsString.Create(reader.GetString()!);
+                return true;
+            case JsonTokenType.Number:
+                // Outside a double's range JSON.parse gives ±Infinity; Jint's parser does that.
+                if (!reader.TryGetDouble(out var number) || !double.IsFinite(number)) { value = JsValue.Undefined; return false; }
+                value = JsNumber.Create(number);
+                return true;
+            case JsonTokenType.True: value = JsBoolean.True; return true;
+            case JsonTokenType.False: value = JsBoolean.False; return true;
+            case JsonTokenType.Null: value = JsValue.Null; return true;
+            case JsonTokenType.StartObject:
+                {
+                    var obj = new JsObject(engine);
+                    value = obj;
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        var key = reader.GetString()!;
+                        reader.Read();
+                        if (!TryReadValue(ref reader, out var item)) return false;
+                        obj.FastSetDataProperty(key, item);
+                    }
+                    return reader.TokenType == JsonTokenType.EndObject;
+                }
+            case JsonTokenType.StartArray:
+                {
+                    var items = new List<JsValue>();
+                    value = JsValue.Undefined;
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (!TryReadValue(ref reader, out var item)) return false;
+                        items.Add(item);
+                    }
+                    value = new JsArray(engine, items.ToArray());
+                    return true;
+                }
+            default:
+                value = JsValue.Undefined;
+                return false;
+        }
+    }
+}
