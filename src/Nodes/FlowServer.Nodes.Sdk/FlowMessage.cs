@@ -13,7 +13,7 @@ namespace FlowServer.Nodes.Sdk;
 public sealed class FlowMessage
 {
     /// <summary>Creates an empty message with a fresh <c>_msgid</c>.</summary>
-    public FlowMessage() : this(new Dictionary<string, object?>(4)) { MessageId = NewMessageId(); }
+    public FlowMessage() : this(new Dictionary<string, object?>(4)) { } // the other constructor adds the _msgid
 
     /// <summary>Wraps an existing property dictionary (not copied). Adds <c>_msgid</c> when missing.</summary>
     public FlowMessage(Dictionary<string, object?> properties)

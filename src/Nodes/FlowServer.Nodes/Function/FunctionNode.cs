@@ -347,6 +347,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     {
         List<(int, FlowMessage)> toSend;
         string? failure = null;
+        Task? timerSends = null;
         lock (_gate)
         {
             _running = false;
@@ -364,9 +365,11 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
             _engine.Dispose();
             _engine = null;
             _handler = null;
+            if (_timerSends > 0) timerSends = (_timerSendsDone = new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
         if (failure is not null) Context.ReportError($"On Stop failed: {failure}");
         await SendAllAsync(toSend, cancellationToken);
+        if (timerSends is not null) await timerSends.WaitAsync(cancellationToken);
     }
 
     Run[] TakeFinishedRuns()
@@ -604,6 +607,19 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
         cancel.Dispose();
     }
 
+    // What timer callbacks sent and is still on its way: a stop waits for it, so nothing a timer
+    // sent arrives after the node has stopped (and the redeploy that stopped it has finished).
+    int _timerSends;
+    TaskCompletionSource? _timerSendsDone;
+
+    void TimerSendDone()
+    {
+        lock (_gate)
+        {
+            if (--_timerSends == 0) _timerSendsDone?.TrySetResult();
+        }
+    }
+
     async Task RunTimerAsync(int id, JsValue callback, JsValue[] args, TimeSpan delay, bool repeat, Run? run, CancellationToken token)
     {
         try
@@ -630,8 +646,10 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
                     finally { _guard?.EndRun(); _currentRun = null; }
                     toSend = TakeOutbox();
                     finished = TakeFinishedRuns();
+                    _timerSends++;
                 }
-                await SendAllAsync(toSend, Context.Stopping);
+                try { await SendAllAsync(toSend, Context.Stopping); }
+                finally { TimerSendDone(); }
                 foreach (var done in finished) done.Release();
                 if (failure is not null) Context.ReportError(failure);
             } while (repeat);

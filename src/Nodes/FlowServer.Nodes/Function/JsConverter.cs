@@ -91,18 +91,30 @@ internal sealed class JsConverter(Engine engine)
         if (value is ObjectInstance obj)
         {
             if (obj.IsCallable()) return null;
-            var map = new Dictionary<string, object?>();
+            // The properties are gathered first so that the dictionary is made at its size: one
+            // grown from empty allocated its arrays two or three times per object, a tenth of all
+            // that the bench's function flow allocated. Nested objects gather behind this one's
+            // entries and take theirs away again before it reads on.
+            if (depth == 0) _gathered.Clear();
+            var first = _gathered.Count;
             foreach (var (key, descriptor) in obj.GetOwnProperties())
             {
                 if (!key.IsString() || !descriptor.Enumerable) continue;
                 var item = descriptor.IsDataDescriptor() ? descriptor.Value : obj.Get(key);
                 if (item.IsUndefined() || item.IsCallable()) continue;
-                map[key.AsString()] = FromJs(item, depth + 1);
+                _gathered.Add(new(key.AsString(), item));
             }
+            var end = _gathered.Count;
+            var map = new Dictionary<string, object?>(end - first);
+            for (var i = first; i < end; i++) map[_gathered[i].Key] = FromJs(_gathered[i].Value, depth + 1);
+            _gathered.RemoveRange(first, end - first);
             return map;
         }
         return null;
     }
+
+    // The properties of the objects FromJs is converting, outermost first.
+    readonly List<KeyValuePair<string, JsValue>> _gathered = [];
 
     /// <summary>A JS error (or anything thrown) as the text Node-RED shows: <c>TypeError: message</c>.</summary>
     public static string ErrorText(JsValue error)

@@ -83,7 +83,8 @@ public sealed class MqttInNode : FlowNode<MqttInOptions>
 
     async Task OnMessageAsync(MqttApplicationMessage received, CancellationToken cancellationToken)
     {
-        var message = new FlowMessage { Topic = received.Topic };
+        // Made at its size: _msgid, topic, qos, retain and payload.
+        var message = new FlowMessage(new Dictionary<string, object?>(5)) { Topic = received.Topic };
         message["qos"] = (double)(int)received.QualityOfServiceLevel;
         message["retain"] = received.Retain;
         AddVersion5Properties(received, message);
