@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Text;
 using FlowServer.Nodes.Sdk;
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 
 namespace FlowServer.Nodes.Network.Mqtt;
@@ -80,14 +82,17 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
         if (qos is < 0 or > 2) throw new FlowNodeException($"mqtt out '{Context.NodeName ?? Context.NodeId}': msg.qos must be 0, 1 or 2, got {MessageValue.ToText(message["qos"])}");
         var retain = Options.Retain.Length > 0 ? Options.Retain == "true" : message["retain"] is true or "true";
 
-        var builder = new MqttApplicationMessageBuilder()
-            .WithTopic(topic)
-            .WithPayload(Encode(message.Payload))
-            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)qos)
-            .WithRetainFlag(retain);
-        if (_broker!.IsVersion5) AddVersion5Properties(message, builder);
+        // Made directly rather than through MQTTnet's builder: one object fewer per message.
+        var payload = Encode(message.Payload);
+        var publish = new MqttApplicationMessage
+        {
+            Topic = topic,
+            Payload = payload.Length == 0 ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(payload),
+            QualityOfServiceLevel = (MqttQualityOfServiceLevel)qos,
+            Retain = retain,
+        };
+        if (_broker!.IsVersion5) AddVersion5Properties(message, publish);
 
-        var publish = builder.Build();
         await _window.WaitAsync(cancellationToken);
         if (!_broker!.IsConnected)
         {
@@ -131,21 +136,21 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
         _ => Encoding.UTF8.GetBytes(MessageValue.ToText(payload)),
     };
 
-    void AddVersion5Properties(FlowMessage message, MqttApplicationMessageBuilder builder)
+    void AddVersion5Properties(FlowMessage message, MqttApplicationMessage publish)
     {
         var responseTopic = Options.ResponseTopic.Length > 0 ? Options.ResponseTopic : message["responseTopic"] as string;
-        if (!string.IsNullOrEmpty(responseTopic)) builder.WithResponseTopic(responseTopic);
+        if (!string.IsNullOrEmpty(responseTopic)) publish.ResponseTopic = responseTopic;
         var contentType = Options.ContentType.Length > 0 ? Options.ContentType : message["contentType"] as string;
-        if (!string.IsNullOrEmpty(contentType)) builder.WithContentType(contentType);
+        if (!string.IsNullOrEmpty(contentType)) publish.ContentType = contentType;
         var expiry = Options.Expiry.Length > 0 ? uint.Parse(Options.Expiry) : MessageValue.AsNumber(message["messageExpiryInterval"]) is { } e and > 0 ? (uint)e : 0u;
-        if (expiry > 0) builder.WithMessageExpiryInterval(expiry);
+        if (expiry > 0) publish.MessageExpiryInterval = expiry;
         switch (message["correlationData"])
         {
-            case byte[] bytes: builder.WithCorrelationData(bytes); break;
-            case string text: builder.WithCorrelationData(Encoding.UTF8.GetBytes(text)); break;
+            case byte[] bytes: publish.CorrelationData = bytes; break;
+            case string text: publish.CorrelationData = Encoding.UTF8.GetBytes(text); break;
         }
         if (message["userProperties"] is Dictionary<string, object?> properties)
-            foreach (var (name, value) in properties) builder.WithUserProperty(name, Encoding.UTF8.GetBytes(MessageValue.ToText(value)));
+            publish.UserProperties = [.. properties.Select(p => new MqttUserProperty(p.Key, Encoding.UTF8.GetBytes(MessageValue.ToText(p.Value))))];
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)

@@ -89,7 +89,7 @@ public sealed class MqttReceiveLimit(int limit)
             }
         }
 
-        public async Task<MqttPacket> ReceivePacketAsync(CancellationToken cancellationToken)
+        public Task<MqttPacket> ReceivePacketAsync(CancellationToken cancellationToken)
         {
             Task? paused = null;
             lock (_lock)
@@ -101,9 +101,29 @@ public sealed class MqttReceiveLimit(int limit)
                     Interlocked.Increment(ref owner._pauses);
                 }
             }
-            if (paused is not null) await paused.WaitAsync(cancellationToken);
+            if (paused is not null) return ReceiveAfterPauseAsync(paused, cancellationToken);
+            var receiving = inner.ReceivePacketAsync(cancellationToken);
+            // At high rates the packet is usually read already: counted and handed on without a task of our own.
+            if (!receiving.IsCompletedSuccessfully) return CountWhenReceivedAsync(receiving);
+            Count(receiving.Result);
+            return receiving;
+        }
 
-            var packet = await inner.ReceivePacketAsync(cancellationToken);
+        async Task<MqttPacket> ReceiveAfterPauseAsync(Task paused, CancellationToken cancellationToken)
+        {
+            await paused.WaitAsync(cancellationToken);
+            return await CountWhenReceivedAsync(inner.ReceivePacketAsync(cancellationToken));
+        }
+
+        async Task<MqttPacket> CountWhenReceivedAsync(Task<MqttPacket> receiving)
+        {
+            var packet = await receiving;
+            Count(packet);
+            return packet;
+        }
+
+        void Count(MqttPacket packet)
+        {
             switch (packet)
             {
                 case MqttPublishPacket:
@@ -117,7 +137,6 @@ public sealed class MqttReceiveLimit(int limit)
                     lock (_lock) if (_awaitingAnswer > 0) _awaitingAnswer--;
                     break;
             }
-            return packet;
         }
 
         public Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken)
