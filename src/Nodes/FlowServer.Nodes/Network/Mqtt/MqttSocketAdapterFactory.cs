@@ -15,9 +15,9 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// Builds MQTTnet's client connection with fewer system calls per message. Out of the box MQTTnet
 /// writes each packet in two sends (header, then payload) and reads it in two receives (fixed
 /// header, then body): four syscalls per message through a flow, about half of the engine's CPU at
-/// high rates (measured with strace and perf, see bench/README.md). Here the packets written while
-/// a thread is busy go out together in one send, and one receive takes whatever the socket holds,
-/// handed out packet by packet. With a <see cref="MqttReceiveLimit"/>, each connection also keeps
+/// high rates (measured with strace and perf, see bench/README.md). Here the packets (headers and
+/// payloads) written while a thread is busy go out together in one send, and one receive takes
+/// whatever the socket holds, handed out packet by packet. With a <see cref="MqttReceiveLimit"/>, each connection also keeps
 /// the received messages the flow has not taken yet to that bound.
 /// </summary>
 public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = null) : IMqttClientAdapterFactory
@@ -42,7 +42,9 @@ public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = nu
         var formatter = new MqttPacketFormatterAdapter(options.ProtocolVersion, new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax));
         return new MqttChannelAdapter(channel, formatter, logger)
         {
-            AllowPacketFragmentation = false, // header and payload joined: one send per packet
+            // Header and payload are written one after the other into the batching channel, which
+            // sends them together; joined first, MQTTnet copied every packet into an array of its own.
+            AllowPacketFragmentation = true,
             PacketInspector = packetInspector,
         };
     }
