@@ -355,6 +355,8 @@ public sealed class FunctionNodeTests
             // lone surrogates escaped and raw, control characters, numbers at the edges of a double
             "\"\\ud800\"", "\"\ud800\"", "\"a\u0001b\"", "12345678901234567890", "-0.0e-0", "1E2", "5e-324", "-1e309", "\t[1,\n2]\r",
             "[]", "{}", "[[],{}]", "\"\"", new string('[', 64) + new string(']', 64), new string('[', 65) + new string(']', 65),
+            // texts past the parser's kept buffer (4,096 characters): valid, with a raw lone surrogate, cut short
+            "[" + string.Join(",", Enumerable.Range(0, 2000)) + "]", "[\"" + new string('x', 5000) + "\ud800\"]", "[" + string.Join(",", Enumerable.Range(0, 2000)),
         ];
         await using var flow = await StartFunctionAsync(ParseEach);
         var expected = new List<object?>();

@@ -25,9 +25,12 @@ internal sealed class ScriptJsonParser(Engine engine)
     /// <summary>Deeper documents go to Jint's parser, which has its own limit.</summary>
     const int MaxDepth = 64;
 
+    /// <summary>Texts up to this many characters are transcoded into a buffer the parser keeps; longer ones into a rented one.</summary>
+    const int KeptBufferChars = 4096;
+
     readonly JsonParser _fallback = new(engine);
     readonly JsonReaderOptions _options = new() { MaxDepth = MaxDepth };
-    byte[] _utf8 = new byte[1024];
+    readonly byte[] _utf8 = new byte[KeptBufferChars * 3];
 
     public JsValue Parse(string text)
     {
@@ -38,19 +41,24 @@ internal sealed class ScriptJsonParser(Engine engine)
     bool TryParse(string text, out JsValue value)
     {
         value = JsValue.Undefined;
-        // Strict transcoding: a lone surrogate in the text must not turn into U+FFFD silently.
-        if (_utf8.Length < text.Length * 3) _utf8 = new byte[Math.Max(text.Length * 3, _utf8.Length * 2)];
-        if (System.Text.Unicode.Utf8.FromUtf16(text, _utf8, out _, out var length, replaceInvalidSequences: false) != OperationStatus.Done)
-            return false;
+        var rented = text.Length > KeptBufferChars ? ArrayPool<byte>.Shared.Rent(text.Length * 3) : null;
+        var utf8 = rented ?? _utf8;
         try
         {
-            var reader = new Utf8JsonReader(_utf8.AsSpan(0, length), _options);
+            // Strict transcoding: a lone surrogate in the text must not turn into U+FFFD silently.
+            if (System.Text.Unicode.Utf8.FromUtf16(text, utf8, out _, out var length, replaceInvalidSequences: false) != OperationStatus.Done)
+                return false;
+            var reader = new Utf8JsonReader(utf8.AsSpan(0, length), _options);
             if (!reader.Read()) return false;
             if (!TryReadValue(ref reader, out value)) return false;
             return !reader.Read(); // anything after the value is an error, which Jint reports
         }
         catch (JsonException) { return false; }
         catch (InvalidOperationException) { return false; } // an escape that is not valid UTF-16
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented); // the values made hold copies, not the bytes
+        }
     }
 
     bool TryReadValue(ref Utf8JsonReader reader, out JsValue value)
