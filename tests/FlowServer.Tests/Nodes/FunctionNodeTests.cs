@@ -89,6 +89,28 @@ public sealed class FunctionNodeTests
         flow.AssertNoErrors();
     }
 
+    // A getter runs script while its message is being converted, and that script may send a message
+    // of its own, which is converted in the middle of the first: neither may lose or mix properties.
+    [Fact]
+    public async Task A_getter_that_sends_while_its_message_is_converted_loses_nothing()
+    {
+        await using var flow = await StartFunctionAsync("""
+            const inner = {a: 1, b: 2};
+            Object.defineProperty(inner, 'c', {enumerable: true, get() { node.send({payload: {x: 'inner'}, topic: 'first'}); return 3; }});
+            inner.d = 4;
+            msg.payload = {before: true, inner, after: true};
+            return msg;
+            """);
+        await flow.SendAsync("fn", "x");
+        var sent = await flow.Capture("out0").TakeAsync(2);
+        Assert.Equal("first", sent[0].Topic);
+        Assert.Equal("inner", ((Dictionary<string, object?>)sent[0].Payload!)["x"]);
+        var payload = (Dictionary<string, object?>)sent[1].Payload!;
+        Assert.Equal(["before", "inner", "after"], payload.Keys);
+        Assert.Equal(new Dictionary<string, object?> { ["a"] = 1.0, ["b"] = 2.0, ["c"] = 3.0, ["d"] = 4.0 }, (Dictionary<string, object?>)payload["inner"]!);
+        flow.AssertNoErrors();
+    }
+
     [Fact]
     public async Task Context_flow_and_global_keep_values_across_messages()
     {
