@@ -30,7 +30,7 @@ internal sealed class ScriptJsonParser(Engine engine)
 
     readonly JsonParser _fallback = new(engine);
     readonly JsonReaderOptions _options = new() { MaxDepth = MaxDepth };
-    readonly byte[] _utf8 = new byte[KeptBufferChars * 3];
+    byte[]? _utf8; // made at the first parse: most function nodes' scripts never parse JSON
 
     public JsValue Parse(string text)
     {
@@ -42,7 +42,7 @@ internal sealed class ScriptJsonParser(Engine engine)
     {
         value = JsValue.Undefined;
         var rented = text.Length > KeptBufferChars ? ArrayPool<byte>.Shared.Rent(text.Length * 3) : null;
-        var utf8 = rented ?? _utf8;
+        var utf8 = rented ?? (_utf8 ??= new byte[KeptBufferChars * 3]);
         try
         {
             // Strict transcoding: a lone surrogate in the text must not turn into U+FFFD silently.
