@@ -111,6 +111,46 @@ public sealed class FunctionNodeTests
         flow.AssertNoErrors();
     }
 
+    // The message reaches the script, and comes back, with its keys in the order JavaScript gives
+    // them (integer-like keys first, ascending, as in Node-RED), whether the host, JSON.parse or the
+    // script made the object; what is not enumerable, and what is undefined or a function, stays out.
+    [Fact]
+    public async Task Objects_cross_the_script_with_javascripts_key_order_and_only_enumerable_values()
+    {
+        await using var flow = await StartFunctionAsync("""
+            msg.seen = Object.keys(msg.payload);
+            msg.parsed = JSON.parse('{"z":1,"10":2,"a":3,"2":4}');
+            msg.made = {y: 1, 3: 2, b: undefined, f() {}, c: 3};
+            Object.defineProperty(msg.made, 'hidden', {value: 4, enumerable: false});
+            msg.made.later = 5;
+            return msg;
+            """);
+        var fromHost = new Dictionary<string, object?> { ["b"] = 1.0, ["2"] = 2.0, ["a"] = 3.0, ["1"] = 4.0 };
+        await flow.SendAsync("fn", fromHost);
+        var output = await flow.NextAsync("out0");
+        Assert.Equal(["1", "2", "b", "a"], (List<object?>)output["seen"]!);
+        Assert.Equal(["1", "2", "b", "a"], ((Dictionary<string, object?>)output.Payload!).Keys);
+        Assert.Equal(["2", "10", "z", "a"], ((Dictionary<string, object?>)output["parsed"]!).Keys);
+        Assert.Equal(new Dictionary<string, object?> { ["3"] = 2.0, ["y"] = 1.0, ["c"] = 3.0, ["later"] = 5.0 }, (Dictionary<string, object?>)output["made"]!);
+        Assert.Equal(["3", "y", "c", "later"], ((Dictionary<string, object?>)output["made"]!).Keys);
+        flow.AssertNoErrors();
+    }
+
+    // Performance, not behaviour: the message and JSON.parse's objects are made in Jint's hidden
+    // classes (no descriptor or dictionary per property, and scripts reading them hit one layout).
+    [Fact]
+    public void The_message_and_json_parse_objects_are_made_with_shared_layouts()
+    {
+        var engine = new Jint.Engine();
+        var message = (Jint.Native.Object.ObjectInstance)new FlowServer.Nodes.Function.JsConverter(engine).ToJs(
+            new Dictionary<string, object?> { ["topic"] = "t", ["payload"] = new Dictionary<string, object?> { ["value"] = 1.0 } });
+        var parsed = (Jint.Native.Object.ObjectInstance)new FlowServer.Nodes.Function.ScriptJsonParser(engine).Parse("""{"value":1,"nested":{"x":2}}""");
+        Assert.True(engine.Advanced.HasSharedShape(message));
+        Assert.True(engine.Advanced.HasSharedShape((Jint.Native.Object.ObjectInstance)message.Get("payload")));
+        Assert.True(engine.Advanced.HasSharedShape(parsed));
+        Assert.True(engine.Advanced.HasSharedShape((Jint.Native.Object.ObjectInstance)parsed.Get("nested")));
+    }
+
     [Fact]
     public async Task Context_flow_and_global_keep_values_across_messages()
     {

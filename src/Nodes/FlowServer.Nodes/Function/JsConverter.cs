@@ -17,6 +17,8 @@ internal sealed class JsConverter(Engine engine)
     // Deeper than any sane message; stops circular references from looping forever.
     const int MaxDepth = 256;
 
+    readonly ScriptObjectBuilder _objects = new(engine);
+
     /// <summary>The script's Buffer class; set once the prelude has run.</summary>
     public JsValue? BufferClass { get; set; }
 
@@ -32,9 +34,13 @@ internal sealed class JsConverter(Engine engine)
             case Dictionary<string, object?> map:
                 {
                     if (depth > MaxDepth) throw TooDeep();
-                    var obj = new JsObject(engine);
-                    foreach (var (key, item) in map) obj.FastSetDataProperty(key, ToJs(item, depth + 1));
-                    return obj;
+                    var first = _objects.Begin();
+                    try
+                    {
+                        foreach (var (key, item) in map) _objects.Add(key, ToJs(item, depth + 1));
+                        return _objects.Make(first);
+                    }
+                    finally { _objects.End(first); }
                 }
             case List<object?> list:
                 {
@@ -99,9 +105,14 @@ internal sealed class JsConverter(Engine engine)
             var first = _gathered.Count;
             try
             {
-                foreach (var (key, descriptor) in obj.GetOwnProperties())
+                // The keys, then each one's descriptor: for an object with a hidden class (the
+                // message, JSON.parse's objects, object literals) Jint keeps the keys' strings with
+                // the class, where GetOwnProperties would make a string, and an iterator, per key.
+                // The order is JSON.stringify's: integer-like keys first, ascending.
+                foreach (var key in obj.GetOwnPropertyKeys(Types.String))
                 {
-                    if (!key.IsString() || !descriptor.Enumerable) continue;
+                    var descriptor = obj.GetOwnProperty(key);
+                    if (!descriptor.Enumerable) continue;
                     var item = descriptor.IsDataDescriptor() ? descriptor.Value : obj.Get(key);
                     if (item.IsUndefined() || item.IsCallable()) continue;
                     _gathered.Add(new(key.AsString(), item));

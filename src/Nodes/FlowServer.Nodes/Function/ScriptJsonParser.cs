@@ -16,8 +16,8 @@ namespace FlowServer.Nodes.Function;
 /// Jint's parser empties two 256-entry interning tables at the start of every parse (12 KB
 /// cleared per message in the bench's function flow) and makes a token object per token.
 /// JSON.parse makes plain data properties in document order, a repeated key keeping its first
-/// place with its last value; <c>FastSetDataProperty</c> does the same, and "__proto__" stays an
-/// own property, as in JSON.parse. One instance per engine (an engine runs one script at a time,
+/// place with its last value; <see cref="ScriptObjectBuilder"/> does the same, and "__proto__" stays
+/// an own property, as in JSON.parse. One instance per engine (an engine runs one script at a time,
 /// and the parse never calls back into the script).
 /// </remarks>
 internal sealed class ScriptJsonParser(Engine engine)
@@ -29,6 +29,7 @@ internal sealed class ScriptJsonParser(Engine engine)
     const int KeptBufferChars = 4096;
 
     readonly JsonParser _fallback = new(engine);
+    readonly ScriptObjectBuilder _objects = new(engine);
     readonly JsonReaderOptions _options = new() { MaxDepth = MaxDepth };
     byte[]? _utf8; // made at the first parse: most function nodes' scripts never parse JSON
 
@@ -78,16 +79,22 @@ internal sealed class ScriptJsonParser(Engine engine)
             case JsonTokenType.Null: value = JsValue.Null; return true;
             case JsonTokenType.StartObject:
                 {
-                    var obj = new JsObject(engine);
-                    value = obj;
-                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    value = JsValue.Undefined;
+                    var first = _objects.Begin();
+                    try
                     {
-                        var key = reader.GetString()!;
-                        reader.Read();
-                        if (!TryReadValue(ref reader, out var item)) return false;
-                        obj.FastSetDataProperty(key, item);
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var key = reader.GetString()!;
+                            reader.Read();
+                            if (!TryReadValue(ref reader, out var item)) return false;
+                            _objects.Add(key, item);
+                        }
+                        if (reader.TokenType != JsonTokenType.EndObject) return false;
+                        value = _objects.Make(first);
+                        return true;
                     }
-                    return reader.TokenType == JsonTokenType.EndObject;
+                    finally { _objects.End(first); }
                 }
             case JsonTokenType.StartArray:
                 {
