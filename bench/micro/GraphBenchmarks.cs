@@ -14,7 +14,7 @@ public class GraphBenchmarks
 {
     public const int Messages = 20_000;
 
-    [Params("change-chain", "switch-change", "function", "function-json", "fanout")]
+    [Params("change-chain", "switch-change", "function", "function-json", "function-batch", "fanout")]
     public string Scenario { get; set; } = "";
 
     /// <summary>Quick nodes on their sender's thread (the default) or always on their own drain.</summary>
@@ -46,9 +46,12 @@ public class GraphBenchmarks
         var done = _sink.Expect(Messages * _outputsPerInput);
         for (var i = 0; i < Messages; i++)
         {
-            object payload = Scenario == "function-json"
-                ? $$"""{"run":1234,"seq":{{i}},"ts":1764720000000,"value":{{i % 100}}}""" // as mqtt in (utf8) hands it over
-                : new Dictionary<string, object?> { ["run"] = "bench", ["seq"] = (double)i, ["ts"] = 1.7e12, ["value"] = (double)(i % 100) };
+            object payload = Scenario switch
+            {
+                "function-json" => $$"""{"run":1234,"seq":{{i}},"ts":1764720000000,"value":{{i % 100}}}""", // as mqtt in (utf8) hands it over
+                "function-batch" => Flows.Batch,
+                _ => new Dictionary<string, object?> { ["run"] = "bench", ["seq"] = (double)i, ["ts"] = 1.7e12, ["value"] = (double)(i % 100) },
+            };
             await _runtime.DeliverAsync("first", FlowMessage.WithPayload(payload, "bench/in"));
         }
         await done;
@@ -58,6 +61,10 @@ public class GraphBenchmarks
 /// <summary>The flows measured, in Node-RED flow JSON; the first node is "first", the last "sink".</summary>
 static class Flows
 {
+    /// <summary>The function-batch scenario's payload.</summary>
+    public static readonly string Batch = $$"""{"line":"site1/area2/line3","ts":1764720000000,"readings":[{{string.Join(",",
+        Enumerable.Range(0, 50).Select(k => $$"""{"tag":"t{{k}}","value":{{k * 1.5}},"unit":"degC","quality":"{{(k % 7 == 0 ? "uncertain" : "good")}}"}"""))}}]}""";
+
     public static (string Json, int OutputsPerInput) For(string scenario) => scenario switch
     {
         // Five change nodes in a row, each setting a property.
@@ -82,6 +89,12 @@ static class Flows
         // The MQTT bench's function flow: the script parses the JSON text itself.
         "function-json" => ("""
             [{"id":"first","type":"function","func":"const p = JSON.parse(msg.payload);\np.scaled = p.value * 1.8 + 32;\nmsg.payload = p;\nreturn msg;","outputs":1,"wires":[["sink"]]},
+             {"id":"sink","type":"bench-sink"}]
+            """, 1),
+        // A batch of 50 readings as one JSON text (as a gateway or PLC poll hands it over),
+        // parsed and summed up by the script: objects with the same keys, read in a loop.
+        "function-batch" => ("""
+            [{"id":"first","type":"function","func":"const b = JSON.parse(msg.payload);\nlet sum = 0, good = 0;\nfor (const r of b.readings) { sum += r.value; if (r.quality === 'good') good++; }\nmsg.payload = {line: b.line, count: b.readings.length, mean: sum / b.readings.length, good};\nreturn msg;","outputs":1,"wires":[["sink"]]},
              {"id":"sink","type":"bench-sink"}]
             """, 1),
         // A junction fanning out to ten function nodes (the first gets the message, the others clones).

@@ -419,6 +419,10 @@ public sealed class FunctionNodeTests
             "[]", "{}", "[[],{}]", "\"\"", new string('[', 64) + new string(']', 64), new string('[', 65) + new string(']', 65),
             // texts past the parser's kept buffer (4,096 characters): valid, with a raw lone surrogate, cut short
             "[" + string.Join(",", Enumerable.Range(0, 2000)) + "]", "[\"" + new string('x', 5000) + "\ud800\"]", "[" + string.Join(",", Enumerable.Range(0, 2000)),
+            // the names the parser keeps: repeated in items, non-ASCII, past 32 characters, escaped, more than 256 distinct
+            """[{"tag":"a","v":1},{"tag":"b","v":2},{"v":3,"tag":"c"}]""", """{"t\u00e9mp\ud83d\ude00":1,"témp😀":2,"tag":3}""",
+            "{\"" + new string('k', 33) + "\":1,\"" + new string('k', 32) + "\":2,\"" + new string('k', 31) + "\":3}",
+            "{" + string.Join(",", Enumerable.Range(0, 300).Select(i => $"\"name{i}\":{i}")) + ",\"name7\":\"again\",\"tag\":1}",
         ];
         await using var flow = await StartFunctionAsync(ParseEach);
         var expected = new List<object?>();

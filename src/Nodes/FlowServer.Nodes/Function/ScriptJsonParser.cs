@@ -30,6 +30,7 @@ internal sealed class ScriptJsonParser(Engine engine)
 
     readonly JsonParser _fallback = new(engine);
     readonly ScriptObjectBuilder _objects = new(engine);
+    readonly PropertyNames _names = new();
     readonly JsonReaderOptions _options = new() { MaxDepth = MaxDepth };
     byte[]? _utf8; // made at the first parse: most function nodes' scripts never parse JSON
 
@@ -85,7 +86,7 @@ internal sealed class ScriptJsonParser(Engine engine)
                     {
                         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
                         {
-                            var key = reader.GetString()!;
+                            var key = _names.Read(ref reader);
                             reader.Read();
                             if (!TryReadValue(ref reader, out var item)) return false;
                             _objects.Add(key, item);
@@ -111,6 +112,35 @@ internal sealed class ScriptJsonParser(Engine engine)
             default:
                 value = JsValue.Undefined;
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// The property names this parser has read, so that a name read again is not made into a new
+    /// string: the same names come back in message after message, and in every item of an array.
+    /// At most <see cref="MaxNames"/>; a document with more distinct names (an object used as a map)
+    /// starts the set anew.
+    /// </summary>
+    sealed class PropertyNames
+    {
+        const int MaxNames = 256;
+        const int MaxChars = 32;
+        readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+        readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+        public PropertyNames() => _lookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+
+        public string Read(ref Utf8JsonReader reader)
+        {
+            var utf8 = reader.ValueSpan; // the text is one buffer, so never a value sequence
+            if (reader.ValueIsEscaped || utf8.Length > MaxChars) return reader.GetString()!;
+            Span<char> chars = stackalloc char[MaxChars]; // UTF-8 never has fewer bytes than UTF-16 has chars
+            var text = chars[..System.Text.Encoding.UTF8.GetChars(utf8, chars)]; // valid: transcoded strictly from the text
+            if (_lookup.TryGetValue(text, out var name)) return name;
+            if (_names.Count == MaxNames) _names.Clear();
+            name = text.ToString();
+            _names.Add(name, name);
+            return name;
         }
     }
 }
