@@ -105,10 +105,11 @@ internal sealed class JsConverter(Engine engine)
             var first = _gathered.Count;
             try
             {
-                // The keys, then each one's descriptor: for an object with a hidden class (the
-                // message, JSON.parse's objects, object literals) Jint keeps the keys' strings with
-                // the class, where GetOwnProperties would make a string, and an iterator, per key.
-                // The order is JSON.stringify's: integer-like keys first, ascending.
+                // The keys, then each one's descriptor. For an object with a hidden class (the
+                // message, JSON.parse's objects, object literals) the keys are strings Jint keeps
+                // with the class, where GetOwnProperties makes a new string per key, and an array
+                // and an iterator per object. The order is JavaScript's (Object.keys, JSON.stringify,
+                // Node-RED): integer-like keys first, ascending, then the others as they were added.
                 foreach (var key in obj.GetOwnPropertyKeys(Types.String))
                 {
                     var descriptor = obj.GetOwnProperty(key);
