@@ -63,7 +63,7 @@ static class Flows
 {
     /// <summary>The function-batch scenario's payload.</summary>
     public static readonly string Batch = $$"""{"line":"site1/area2/line3","ts":1764720000000,"readings":[{{string.Join(",",
-        Enumerable.Range(0, 50).Select(k => $$"""{"tag":"t{{k}}","value":{{k * 1.5}},"unit":"degC","quality":"{{(k % 7 == 0 ? "uncertain" : "good")}}"}"""))}}]}""";
+        Enumerable.Range(0, 50).Select(k => $$"""{"tag":"t{{k}}","value":{{(k * 1.5).ToString(System.Globalization.CultureInfo.InvariantCulture)}},"unit":"degC","quality":"{{(k % 7 == 0 ? "uncertain" : "good")}}"}"""))}}]}""";
 
     public static (string Json, int OutputsPerInput) For(string scenario) => scenario switch
     {
