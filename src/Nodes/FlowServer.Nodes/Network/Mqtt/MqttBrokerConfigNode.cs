@@ -138,6 +138,11 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     CancellationTokenSource? _loopCancel;
     Task? _loop;
     NodeStatus _status = NodeStatus.Idle("not connected");
+    // Held while a status is handed to the users (outside _gate: their status goes on to status
+    // nodes and the editor), so that they get the changes in the order they happened. Without it
+    // a node starting while the connection came up could be handed "not connected" after
+    // "connected", and keep showing it (a test saw that once in a full run).
+    readonly Lock _statusOrder = new();
     long _undelivered;
 
     /// <summary>Bounds the messages read from the broker and not yet taken by the flow.</summary>
@@ -218,13 +223,16 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     /// </summary>
     public IDisposable AddUser(INodeContext user)
     {
-        NodeStatus status;
-        lock (_gate)
+        lock (_statusOrder)
         {
-            _users.Add(user);
-            status = _status;
+            NodeStatus status;
+            lock (_gate)
+            {
+                _users.Add(user);
+                status = _status;
+            }
+            user.SetStatus(status);
         }
-        user.SetStatus(status);
         EnsureConnecting();
         return new Release(() => { lock (_gate) _users.Remove(user); });
     }
@@ -412,14 +420,17 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
 
     void SetStatus(NodeStatus status)
     {
-        INodeContext[] users;
-        lock (_gate)
+        lock (_statusOrder)
         {
-            if (_status == status) return;
-            _status = status;
-            users = _users.ToArray();
+            INodeContext[] users;
+            lock (_gate)
+            {
+                if (_status == status) return;
+                _status = status;
+                users = _users.ToArray();
+            }
+            foreach (var user in users) user.SetStatus(status);
         }
-        foreach (var user in users) user.SetStatus(status);
     }
 
     async Task SafeDisconnectAsync()
