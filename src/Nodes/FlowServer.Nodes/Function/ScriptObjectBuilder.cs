@@ -17,7 +17,8 @@ namespace FlowServer.Nodes.Function;
 /// an object literal and <c>JSON.parse</c> do); when a layout cannot be kept (a key like an array
 /// index, too many layouts) it silently makes the dictionary kind. The entries of the objects
 /// being made wait in one list, outermost first: a nested object is made, and its entries taken
-/// away, before its parent's next entry is added.
+/// away, before its parent's next entry is added. <see cref="JsConverter.FromJs"/> gathers the
+/// properties of the objects it reads in the same list, the same way.
 /// </remarks>
 internal sealed class ScriptObjectBuilder(Engine engine)
 {
@@ -27,6 +28,11 @@ internal sealed class ScriptObjectBuilder(Engine engine)
     public int Begin() => _entries.Count;
 
     public void Add(string key, JsValue value) => _entries.Add(new(key, value));
+
+    /// <summary>How many entries wait, and one of them (objects begun earlier included).</summary>
+    public int Count => _entries.Count;
+
+    public KeyValuePair<string, JsValue> this[int index] => _entries[index];
 
     /// <summary>The object of the entries added since <paramref name="first"/>.</summary>
     public JsObject Make(int first) => JsObject.CreateFromEntries(engine, CollectionsMarshal.AsSpan(_entries)[first..]);
