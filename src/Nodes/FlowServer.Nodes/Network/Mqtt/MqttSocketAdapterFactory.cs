@@ -17,12 +17,18 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// header, then body): four syscalls per message through a flow, about half of the engine's CPU at
 /// high rates (measured with strace and perf, see bench/README.md). Here the packets (headers and
 /// payloads) written while a thread is busy go out together in one send, and one receive takes
-/// whatever the socket holds, handed out packet by packet. With a <see cref="MqttReceiveLimit"/>, each connection also keeps
-/// the received messages the flow has not taken yet to that bound.
+/// whatever the socket holds, handed out packet by packet. Under it, the socket is read by a
+/// thread of its own (<see cref="MqttReaderThreadStream"/>), which spares two thread wake-ups per
+/// read. With a <see cref="MqttReceiveLimit"/>, each
+/// connection also keeps the received messages the flow has not taken yet to that bound.
 /// </summary>
 public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = null) : IMqttClientAdapterFactory
 {
     readonly MqttClientAdapterFactory _fallback = new();
+
+    // FLOWSERVER_MQTT_SOCKETS=async keeps .NET's asynchronous socket under MQTTnet, as before
+    // 2026-12-07 afternoon: for side-by-side runs of the bench (bench/README.md).
+    static readonly bool AsyncSockets = Environment.GetEnvironmentVariable("FLOWSERVER_MQTT_SOCKETS") == "async";
 
     public IMqttChannelAdapter CreateClientAdapter(MqttClientOptions options, MqttPacketInspector packetInspector, IMqttNetLogger logger)
     {
@@ -38,6 +44,9 @@ public sealed class MqttSocketAdapterFactory(MqttReceiveLimit? receiveLimit = nu
         // QoS 0 messages written just before a disconnect (a redeploy, a stop) never reached the
         // broker. A normal close sends them, then the FIN.
         tcp.LingerState = new LingerOption(false, 0);
+        // The socket read by a thread of its own (TLS, when asked for, still layered on it by MQTTnet).
+        if (tcp.StreamProvider is null && !AsyncSockets)
+            tcp.StreamProvider = new MqttReaderThreadStreamProvider(tcp, options.Timeout);
         var channel = new MqttBatchingChannel(new MqttTcpChannel(options));
         var formatter = new MqttPacketFormatterAdapter(options.ProtocolVersion, new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax));
         return new MqttChannelAdapter(channel, formatter, logger)
