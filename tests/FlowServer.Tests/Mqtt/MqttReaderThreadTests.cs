@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using FlowServer.Nodes.Network.Mqtt;
+using FlowServer.Testing;
 using MQTTnet;
 using Xunit;
 
@@ -79,6 +80,7 @@ public sealed class MqttReaderThreadTests
         var (received, threads) = await ReadToEndAsync(connection.Stream);
         await sending;
         Assert.Equal(sent, received);
+        await Poll.UntilAsync(() => connection.Stream.ReaderEnded, TimeSpan.FromSeconds(10), "the reader thread did not end at the end of the stream");
         // A read that waited for bytes goes on on the reader thread; one that found them already
         // there may have completed before it was awaited, and then goes on where it was awaited.
         Assert.All(threads, name => Assert.True(name is "MQTT reader" or ".NET TP Worker", $"went on on '{name}'"));
@@ -128,6 +130,7 @@ public sealed class MqttReaderThreadTests
         else Assert.IsType<IOException>(reading.Exception!.InnerException);
         Assert.Equal(0, connection.Peer.Receive(new byte[10])); // the peer sees the close
         Assert.Equal(0, await connection.Stream.ReadAsync(new byte[10])); // a closed stream reads as the end
+        await Poll.UntilAsync(() => connection.Stream.ReaderEnded, TimeSpan.FromSeconds(10), "the reader thread did not end");
     }
 
     [Fact]
@@ -149,6 +152,7 @@ public sealed class MqttReaderThreadTests
         Assert.Equal(0, await connection.Stream.ReadAsync(new byte[10])); // reading has ended
         connection.Stream.Dispose();
         Assert.Equal(0, connection.Peer.Receive(new byte[10])); // and Dispose closes
+        await Poll.UntilAsync(() => connection.Stream.ReaderEnded, TimeSpan.FromSeconds(10), "the reader thread did not end");
     }
 
     [Fact]

@@ -146,7 +146,17 @@ public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
         read.TrySetCanceled(token);
     }
 
+    /// <summary>The reader thread has ended (the connection ended or the stream was disposed).</summary>
+    internal bool ReaderEnded => Volatile.Read(ref _readerEnded);
+    bool _readerEnded;
+
     void ReadLoop()
+    {
+        try { ServeReads(); }
+        finally { Volatile.Write(ref _readerEnded, true); }
+    }
+
+    void ServeReads()
     {
         while (true)
         {
