@@ -73,8 +73,9 @@ public sealed class MqttReaderThreadStreamProvider(MqttClientTcpOptions tcp, Tim
 /// each message as it goes, so each read found 2–4 messages and every message paid for a share of
 /// two thread wake-ups. Here a read request is served by the reader thread, and the code awaiting
 /// it (MQTTnet's receive loop, which parses the packets) runs on that same thread when the read
-/// had to wait. Function flow at maximum rate, broker, engine and load generator on 2 cores: 27–30
-/// → 14–17 µs of the engine's CPU per message (bench/README.md, 2026-12-07 afternoon).
+/// had to wait. Function flow at maximum rate, broker, engine and load generator on 2 cores: 26–30
+/// → 14–21 µs of the engine's CPU per message; the lighter switch flow stays level
+/// (bench/README.md, 2026-12-07 afternoon).
 /// </para>
 /// </summary>
 public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
@@ -111,18 +112,24 @@ public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
         var cancellation = cancellationToken.CanBeCanceled
             ? cancellationToken.UnsafeRegister(static (state, token) => ((MqttReaderThreadStream)state!).CancelRead(token), this)
             : default;
+        bool ended;
         lock (_gate)
         {
-            if (_ended)
+            ended = _ended;
+            if (!ended)
             {
-                cancellation.Dispose();
-                return ValueTask.FromResult(0);
+                if (_read is not null) throw new InvalidOperationException("a read is already waiting");
+                _target = buffer;
+                _read = read;
+                _readCancellation = cancellation;
+                Monitor.Pulse(_gate);
             }
-            if (_read is not null) throw new InvalidOperationException("a read is already waiting");
-            _target = buffer;
-            _read = read;
-            _readCancellation = cancellation;
-            Monitor.Pulse(_gate);
+        }
+        if (ended)
+        {
+            // Outside the lock: Dispose waits for a callback that may be running, and it takes the lock.
+            cancellation.Dispose();
+            return ValueTask.FromResult(0);
         }
         if (cancellationToken.IsCancellationRequested) CancelRead(cancellationToken); // cancelled before the read was there to cancel
         return new ValueTask<int>(read.Task);
