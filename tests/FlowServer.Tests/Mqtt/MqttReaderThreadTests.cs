@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using FlowServer.Nodes.Network.Mqtt;
 using FlowServer.Testing;
+using FlowServer.Testing.Fixtures;
 using MQTTnet;
 using Xunit;
 
@@ -202,10 +203,7 @@ public sealed class MqttReaderThreadTests
     [Fact]
     public async Task Connecting_where_nobody_listens_fails_with_the_socket_error()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = FreePort.Next(); // nothing listens: connects are refused
         var provider = new MqttReaderThreadStreamProvider(new MqttClientTcpOptions(), TimeSpan.FromSeconds(5));
         var error = await Assert.ThrowsAsync<SocketException>(() => provider.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), CancellationToken.None));
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
