@@ -25,6 +25,9 @@ public static class FlowServerCommand
         var queue = Option("--queue-capacity", "Inbox capacity of each node", "FLOWSERVER_QUEUE_CAPACITY", defaults.QueueCapacity, environmentErrors);
         var noInline = Option("--no-inline", "Always hand messages to a node on its own drain thread, never on the sender's (for comparison)", "FLOWSERVER_NO_INLINE", false, environmentErrors);
         var noExample = Option("--no-example", "Do not deploy the example flow into an empty store", "FLOWSERVER_NO_EXAMPLE", false, environmentErrors);
+        // Read by every MQTT connection's pacer (process-wide, environment only): checked here so that a bad value stops the start.
+        try { FlowServer.Nodes.Network.Mqtt.MqttReadPacer.ReadPause(Environment.GetEnvironmentVariable("FLOWSERVER_MQTT_READ_PAUSE_US")); }
+        catch (ArgumentException e) { environmentErrors.Add(e.Message); }
 
         var root = new RootCommand("FlowServer: a flow-based integration server for industrial data (Node-RED flow format).")
         {

@@ -50,7 +50,7 @@ public sealed class MqttReaderThreadStreamProvider(MqttClientTcpOptions tcp, Tim
                 socket.Connect(endPoint);
             }
             cancellationToken.ThrowIfCancellationRequested();
-            return new MqttReaderThreadStream(socket);
+            return new MqttReaderThreadStream(socket, MqttReadPacer.ForNewConnection());
         }
         catch (Exception) when (cancellationToken.IsCancellationRequested)
         {
@@ -75,7 +75,8 @@ public sealed class MqttReaderThreadStreamProvider(MqttClientTcpOptions tcp, Tim
 /// it (MQTTnet's receive loop, which parses the packets) runs on that same thread when the read
 /// had to wait. Function flow at maximum rate, broker, engine and load generator on 2 cores: 26–30
 /// → 14–21 µs of the engine's CPU per message; the lighter switch flow stays level
-/// (bench/README.md, 2026-12-07 afternoon).
+/// (bench/README.md, 2026-12-07 afternoon). While the connection is busy, its reads are paced
+/// (<see cref="MqttReadPacer"/>), so that each brings more messages.
 /// </para>
 /// </summary>
 public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
@@ -88,10 +89,12 @@ public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
     CancellationTokenRegistration _readCancellation;
     bool _ended;       // no more reads are served: the connection ended or the stream was disposed
     int _disposed;
+    readonly MqttReadPacer? _pacer; // used by the reader thread only
 
-    public MqttReaderThreadStream(Socket socket)
+    public MqttReaderThreadStream(Socket socket, MqttReadPacer? pacer = null)
     {
         _socket = socket;
+        _pacer = pacer;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
         new Thread(ReadLoop) { IsBackground = true, Name = "MQTT reader" }.Start();
@@ -180,10 +183,12 @@ public sealed class MqttReaderThreadStream : Stream, IMqttClientStreamEndPoints
             Exception? failure = null;
             try
             {
+                _pacer?.PauseIfBusy();
                 // A read of no bytes (SslStream makes them) waits until there are some, and reads none.
                 if (target.IsEmpty) _socket.Poll(-1, SelectMode.SelectRead);
                 n = _socket.Receive(target.Span);
                 SocketReads++;
+                if (!target.IsEmpty) _pacer?.Read(n, System.Diagnostics.Stopwatch.GetTimestamp());
             }
             catch (Exception e) // the thread must not end on an exception: it would take the server down
             {
