@@ -247,8 +247,7 @@ public sealed class ModbusNodeTests
         // Several failing polls (one per 100 ms; a loaded machine delays the timer, so wait for them
         // rather than for a fixed time), then still no more than one error per change.
         var node = (ModbusReadNode)flow.Runtime.Find("read1")!.Node;
-        var until = DateTime.UtcNow + Long;
-        while (node.Failures < 5 && DateTime.UtcNow < until) await Task.Delay(50);
+        await Poll.UntilAsync(() => node.Failures >= 5, Long, "fewer than 5 failing polls during the outage");
         Assert.True(node.Failures >= 5, $"failures {node.Failures}");
         Assert.True(flow.Errors.Count <= 3, "errors are reported per change, not per poll:\n" + string.Join("\n", flow.Errors));
 
