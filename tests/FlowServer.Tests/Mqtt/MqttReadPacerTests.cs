@@ -45,6 +45,15 @@ public sealed class MqttReadPacerTests
     }
 
     [Fact]
+    public void Seven_thousand_small_messages_a_second_read_one_by_one_are_paced()
+    {
+        // 100 bytes every ~143 µs (700 KB/s): a 500 µs pause gathers three or four of them.
+        var pacer = new MqttReadPacer(TimeSpan.FromMicroseconds(500));
+        Feed(pacer, Stopwatch.GetTimestamp(), 100, 1_000_000.0 / 7_000, 20);
+        Assert.True(pacer.ShouldPause);
+    }
+
+    [Fact]
     public void A_plant_floor_rate_is_never_paused()
     {
         var pacer = new MqttReadPacer(TimeSpan.FromMicroseconds(500));
