@@ -18,7 +18,7 @@ namespace FlowServer.Tests.Mqtt;
 public sealed class MqttBatchingChannelTests
 {
     /// <summary>A socket stand-in that hands out scripted chunks and counts the reads.</summary>
-    sealed class ScriptedChannel(params byte[][] chunks) : IMqttChannel
+    internal sealed class ScriptedChannel(params byte[][] chunks) : IMqttChannel
     {
         readonly Queue<byte[]> _chunks = new(chunks);
         public int Reads { get; private set; }

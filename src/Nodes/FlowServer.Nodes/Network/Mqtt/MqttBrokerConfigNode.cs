@@ -148,6 +148,9 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     /// <summary>Bounds the messages read from the broker and not yet taken by the flow.</summary>
     public MqttReceiveLimit ReceiveLimit { get; } = new(MqttReceiveLimit.DefaultLimit);
 
+    /// <summary>Holds what the flow publishes while this connection hands it a burst of messages, until the burst ends.</summary>
+    internal MqttDeliveryBurst Burst { get; } = new();
+
     public IEnumerable<NodeMetric> Metrics =>
     [
         new("mqtt_undelivered_total", "Messages not handed to the flow because their mqtt in stopped while the flow was busy (QoS 1/2 ones are left unacknowledged for the broker to send again).",
@@ -357,6 +360,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
 
     Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
     {
+        Burst.Send(); // what the last burst held, on this or another connection
         if (!e.ClientWasConnected) return Task.CompletedTask;
         // Publishers now wait on a fresh signal until the reconnect.
         lock (_gate) if (_connected.Task.IsCompleted) _connected = NewSignal();
@@ -398,7 +402,14 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
         foreach (var target in Volatile.Read(ref _subscriptionSnapshot))
         {
             if (!MqttTopic.Matches(target.Filter, topic)) continue;
-            try { await target.Handler(e.ApplicationMessage, target.Stopping); }
+            try
+            {
+                Task handling;
+                using (Burst.Deliver()) handling = target.Handler(e.ApplicationMessage, target.Stopping);
+                // It waits for something, maybe for what it wrote (a QoS 1 publish for room in its window): sent now.
+                if (!handling.IsCompleted) Burst.Send();
+                await handling;
+            }
             catch (OperationCanceledException) when (target.Stopping.IsCancellationRequested) { undelivered = true; }
             catch (Exception ex) { Context.Logger.LogError(ex, "delivering a message on '{Topic}' failed", topic); }
         }
@@ -409,13 +420,20 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
             // Not acknowledged: with a persistent session (clean session off) the broker sends it
             // again when the connection resumes; acknowledging it would lose it for good.
             var total = Interlocked.Increment(ref _undelivered);
+            Burst.Send();
             Context.Logger.LogWarning("a message on '{Topic}' (QoS {Qos}) was not delivered: its mqtt in node stopped while the flow was busy; {Outcome} ({Total} so far)",
                 topic, (int)e.ApplicationMessage.QualityOfServiceLevel,
                 e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? "it is lost" : "it is left unacknowledged for the broker to send again", total);
             return;
         }
-        try { await e.AcknowledgeAsync(CancellationToken.None); }
+        try
+        {
+            Task acknowledging;
+            using (Burst.Deliver()) acknowledging = e.AcknowledgeAsync(CancellationToken.None);
+            await acknowledging;
+        }
         catch (Exception ex) { Context.Logger.LogDebug(ex, "acknowledging a message on '{Topic}' failed; the broker sends it again", topic); }
+        Burst.Delivered(moreWaiting: ReceiveLimit.Waiting > 0);
     }
 
     void SetStatus(NodeStatus status)
@@ -445,6 +463,7 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        Burst.Send();
         _loopCancel?.Cancel();
         if (_loop is not null)
         {

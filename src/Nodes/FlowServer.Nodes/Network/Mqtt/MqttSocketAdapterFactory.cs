@@ -120,9 +120,11 @@ public sealed class MqttBatchingChannel(IMqttChannel inner) : IMqttChannel, IThr
         {
             if (_writeFailure is not null) return Task.FromException(new IOException($"the connection failed: {_writeFailure.Message}", _writeFailure));
             foreach (var segment in buffer) _pending.Write(segment.Span);
-            queueFlush = !_flushing;
-            _flushing = true;
             if (_pending.WrittenCount > MaxPendingBytes) overBound = FlushedSignal().Task;
+            // Written while a connection hands a burst of received messages to the flow: sent at
+            // the burst's end by the delivering thread (MqttDeliveryBurst), without a flush queued.
+            queueFlush = !_flushing && (overBound is not null || !MqttDeliveryBurst.TryHold(this));
+            if (queueFlush) _flushing = true;
         }
         // preferLocal: on a pool thread the flush runs when this thread is done with its current
         // work, so the packets it writes meanwhile (the acknowledgement after a publish) join it.
@@ -131,6 +133,17 @@ public sealed class MqttBatchingChannel(IMqttChannel inner) : IMqttChannel, IThr
     }
 
     void IThreadPoolWorkItem.Execute() => _ = FlushAsync();
+
+    /// <summary>Sends what is pending on this thread, unless a flush is under way already (it sends it too).</summary>
+    internal void FlushHeld()
+    {
+        lock (_writeGate)
+        {
+            if (_flushing || _pending.WrittenCount == 0) return;
+            _flushing = true;
+        }
+        _ = FlushAsync();
+    }
 
     async Task FlushAsync()
     {
@@ -174,7 +187,16 @@ public sealed class MqttBatchingChannel(IMqttChannel inner) : IMqttChannel, IThr
 
     Task WhenFlushedAsync()
     {
-        lock (_writeGate) return _flushing ? FlushedSignal().Task : Task.CompletedTask;
+        lock (_writeGate)
+        {
+            if (!_flushing && _pending.WrittenCount > 0 && _writeFailure is null)
+            {
+                // Held for a burst's end (MqttDeliveryBurst) that has not come: sent now.
+                _flushing = true;
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+            return _flushing ? FlushedSignal().Task : Task.CompletedTask;
+        }
     }
 
     public Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
