@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace FlowServer.Nodes.Network.Mqtt;
 
 /// <summary>
@@ -10,13 +12,17 @@ namespace FlowServer.Nodes.Network.Mqtt;
 /// maximum rate that was one wake-up and one send for every few messages, and thread wake-ups
 /// are most of the kernel's share of the engine's CPU (bench/README.md, 2026-12-07 night). Here
 /// what the flow writes while a message is handed to it, on the delivering thread, is sent by
-/// that thread once no received message waits any more.
+/// that thread at the end of the message, or, while the connection is busy, once no received
+/// message waits any more.
 /// </para>
 /// <para>
-/// Nothing waits for long: the held writes are sent at once when a message's handling waits for
-/// something (a full inbox, a QoS 1 publish without room in its window: what it wrote may be
-/// what it waits for), after <see cref="MaxDeliveries"/> messages in a row (a flow that never
-/// catches up with its broker still sends every few milliseconds), and when the connection ends.
+/// Nothing waits for long: below <see cref="BusyMessagesPerSecond"/> a message's writes leave when
+/// it has been handed on (held across a burst, the first messages of a burst of four would wait
+/// for the other three to be handled). While busy they leave when no received message waits, after
+/// <see cref="MaxDeliveries"/> messages in a row (a flow that never catches up with its broker
+/// still sends every few milliseconds), and in any case at once when a message's handling waits
+/// for something (a full inbox, a QoS 1 publish without room in its window: what it wrote may be
+/// what it waits for) and when the connection ends.
 /// </para>
 /// </summary>
 public sealed class MqttDeliveryBurst
@@ -24,12 +30,25 @@ public sealed class MqttDeliveryBurst
     /// <summary>Held writes are sent after at most this many messages handed on in a row.</summary>
     public const int MaxDeliveries = 64;
 
+    /// <summary>
+    /// From this many messages a second a connection is busy and its writes are held across the
+    /// messages waiting to be handed on (its reads are paced from about the same rate,
+    /// <see cref="MqttReadPacer.BusyBytesPerSecond"/>).
+    /// </summary>
+    public const int BusyMessagesPerSecond = 5_000;
+
+    // The rate is taken over windows of at least this long.
+    static readonly long Window = Stopwatch.Frequency / 200; // 5 ms
+
     // The burst whose message this thread is handing to the flow, while it does so synchronously.
     [ThreadStatic] static MqttDeliveryBurst? t_delivering;
 
     readonly Lock _lock = new();
     readonly List<MqttBatchingChannel> _held = [];
     int _deliveries;
+    long _windowStart = Stopwatch.GetTimestamp();
+    int _windowDeliveries;
+    bool _busy;
 
     /// <summary>
     /// Marks this thread as handing one received message to the flow until the scope is disposed:
@@ -73,16 +92,34 @@ public sealed class MqttDeliveryBurst
         get { lock (_lock) return _held.Count > 0; }
     }
 
+    /// <summary>Whether messages have lately been handed on at <see cref="BusyMessagesPerSecond"/> or more.</summary>
+    public bool Busy
+    {
+        get { lock (_lock) return _busy; }
+    }
+
     /// <summary>
-    /// One message has been handed on. Sends what is held unless more received messages wait to be
-    /// handed on right after it (and fewer than <see cref="MaxDeliveries"/> went by).
+    /// One message has been handed on. Sends what is held unless the connection is busy and more
+    /// received messages wait to be handed on right after it (and fewer than
+    /// <see cref="MaxDeliveries"/> went by).
     /// </summary>
-    public void Delivered(bool moreWaiting)
+    public void Delivered(bool moreWaiting) => Delivered(moreWaiting, Stopwatch.GetTimestamp());
+
+    /// <summary><see cref="Delivered(bool)"/> at <paramref name="timestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public void Delivered(bool moreWaiting, long timestamp)
     {
         lock (_lock)
         {
+            _windowDeliveries++;
+            var elapsed = timestamp - _windowStart;
+            if (elapsed >= Window)
+            {
+                _busy = _windowDeliveries * Stopwatch.Frequency / elapsed >= BusyMessagesPerSecond;
+                _windowStart = timestamp;
+                _windowDeliveries = 0;
+            }
             if (_held.Count == 0) return;
-            if (moreWaiting && ++_deliveries < MaxDeliveries) return;
+            if (moreWaiting && _busy && ++_deliveries < MaxDeliveries) return;
         }
         Send();
     }
