@@ -37,17 +37,13 @@ public sealed class MqttDeliveryBurst
     /// </summary>
     public const int BusyMessagesPerSecond = 5_000;
 
-    // The rate is taken over windows of at least this long.
-    static readonly long Window = Stopwatch.Frequency / 200; // 5 ms
-
     // The burst whose message this thread is handing to the flow, while it does so synchronously.
     [ThreadStatic] static MqttDeliveryBurst? t_delivering;
 
     readonly Lock _lock = new();
     readonly List<MqttBatchingChannel> _held = [];
     int _deliveries;
-    long _windowStart = Stopwatch.GetTimestamp();
-    int _windowDeliveries;
+    MqttRateWindow _rate = new(); // of messages handed on, under _lock
     bool _busy;
 
     /// <summary>
@@ -110,14 +106,7 @@ public sealed class MqttDeliveryBurst
     {
         lock (_lock)
         {
-            _windowDeliveries++;
-            var elapsed = timestamp - _windowStart;
-            if (elapsed >= Window)
-            {
-                _busy = _windowDeliveries * Stopwatch.Frequency / elapsed >= BusyMessagesPerSecond;
-                _windowStart = timestamp;
-                _windowDeliveries = 0;
-            }
+            if (_rate.Add(1, timestamp, out var perSecond)) _busy = perSecond >= BusyMessagesPerSecond;
             if (_held.Count == 0) return;
             if (moreWaiting && _busy && ++_deliveries < MaxDeliveries) return;
         }

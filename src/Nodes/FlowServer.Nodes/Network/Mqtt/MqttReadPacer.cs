@@ -30,14 +30,10 @@ public sealed class MqttReadPacer(TimeSpan pause)
     /// <summary>A read that brought less than this was short: the next one is paused while busy.</summary>
     public const int ShortReadBytes = 8 * 1024;
 
-    // The rate is taken over windows of at least this long.
-    static readonly long Window = Stopwatch.Frequency / 200; // 5 ms
-
     /// <summary>The pause of every connection's pacer, from FLOWSERVER_MQTT_READ_PAUSE_US (µs).</summary>
     public static TimeSpan DefaultPause { get; } = ReadPause(Environment.GetEnvironmentVariable("FLOWSERVER_MQTT_READ_PAUSE_US"));
 
-    long _windowStart = Stopwatch.GetTimestamp();
-    long _windowBytes;
+    MqttRateWindow _rate = new();
     bool _busy;
     bool _lastShort;
 
@@ -60,12 +56,7 @@ public sealed class MqttReadPacer(TimeSpan pause)
     public void Read(int bytes, long timestamp)
     {
         _lastShort = bytes < ShortReadBytes;
-        _windowBytes += bytes;
-        var elapsed = timestamp - _windowStart;
-        if (elapsed < Window) return;
-        _busy = _windowBytes * Stopwatch.Frequency / elapsed > BusyBytesPerSecond;
-        _windowStart = timestamp;
-        _windowBytes = 0;
+        if (_rate.Add(bytes, timestamp, out var bytesPerSecond)) _busy = bytesPerSecond > BusyBytesPerSecond;
     }
 
     /// <summary>Whether the next read should wait <see cref="Pause"/> first.</summary>
