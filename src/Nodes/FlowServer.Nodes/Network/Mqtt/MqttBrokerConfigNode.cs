@@ -133,6 +133,15 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     MqttSubscription[] _subscriptionSnapshot = [];
     readonly SemaphoreSlim _connectionLost = new(0);
     TaskCompletionSource _connected = NewSignal();
+    // QoS 1/2 publishes unacknowledged on an MQTT 5 connection, up to the Receive Maximum the broker
+    // announces at connect (Mosquitto's is 20, and it refuses or drops what comes beyond it).
+    readonly MqttPublishWindow _receiveMaximum = new(ushort.MaxValue);
+    // QoS 2 publishes one at a time. MQTTnet sends each PUBREL from a thread-pool continuation, so
+    // with several in flight the PUBRELs can leave out of order, and Mosquitto hands QoS 2
+    // messages on at PUBREL: subscribers saw them reordered. One at a time also keeps within the
+    // in-flight limit a 3.1.1 broker has for QoS 2 but cannot announce (Mosquitto 20, beyond it
+    // resets the connection).
+    readonly MqttPublishWindow _exactlyOnce = new(1);
     IMqttClient? _client;
     MqttClientOptions? _clientOptions;
     CancellationTokenSource? _loopCancel;
@@ -288,23 +297,64 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
     /// </summary>
     public async Task PublishAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
     {
-        EnsureConnecting();
-        while (true)
+        await TakePublishSlotAsync(message, cancellationToken);
+        await PublishInSlotAsync(message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes the slots a publish holds until it is acknowledged: QoS 2 ones go one at a time, and
+    /// on an MQTT 5 connection QoS 1/2 ones stay within the broker's Receive Maximum. A caller that
+    /// publishes without waiting for each acknowledgement awaits this in order, then calls
+    /// <see cref="PublishInSlotAsync"/>: the publishes then go out in the order the slots were taken.
+    /// </summary>
+    public async ValueTask TakePublishSlotAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        var exactlyOnce = message.QualityOfServiceLevel == MqttQualityOfServiceLevel.ExactlyOnce;
+        if (exactlyOnce) await _exactlyOnce.WaitAsync(cancellationToken);
+        if (!WithinReceiveMaximum(message)) return;
+        try { await _receiveMaximum.WaitAsync(cancellationToken); }
+        catch
         {
-            await Volatile.Read(ref _connected).Task.WaitAsync(cancellationToken);
-            try
+            if (exactlyOnce) _exactlyOnce.Release();
+            throw;
+        }
+    }
+
+    void ReleasePublishSlot(MqttApplicationMessage message)
+    {
+        if (WithinReceiveMaximum(message)) _receiveMaximum.Release();
+        if (message.QualityOfServiceLevel == MqttQualityOfServiceLevel.ExactlyOnce) _exactlyOnce.Release();
+    }
+
+    bool WithinReceiveMaximum(MqttApplicationMessage message) => IsVersion5 && message.QualityOfServiceLevel != MqttQualityOfServiceLevel.AtMostOnce;
+
+    /// <summary>Publishes as <see cref="PublishAsync"/> does, in the slot <see cref="TakePublishSlotAsync"/> took, and gives the slot back.</summary>
+    public async Task PublishInSlotAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
+    {
+        EnsureConnecting();
+        try
+        {
+            while (true)
             {
-                var result = await _client!.PublishAsync(message, cancellationToken);
-                if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
-                    throw new FlowNodeException($"the broker {Address} refused the message on '{message.Topic}': {result.ReasonCode} {result.ReasonString}");
-                return;
-            }
-            catch (Exception e) when (e is not FlowNodeException && !cancellationToken.IsCancellationRequested && _client?.IsConnected != true)
-            {
-                // The connection dropped under us: wait for the reconnect and send again (at least once).
-                await Task.Delay(50, cancellationToken);
+                var connection = Volatile.Read(ref _connected);
+                await connection.Task.WaitAsync(cancellationToken);
+                try
+                {
+                    var result = await _client!.PublishAsync(message, cancellationToken);
+                    if (!result.IsSuccess && result.ReasonCode != MqttClientPublishReasonCode.NoMatchingSubscribers)
+                        throw new FlowNodeException($"the broker {Address} refused the message on '{message.Topic}': {result.ReasonCode} {result.ReasonString}");
+                    return;
+                }
+                // The connection dropped under us (it may be back already): wait for the reconnect
+                // and send again (at least once), keeping the slot.
+                catch (Exception e) when (e is not FlowNodeException && !cancellationToken.IsCancellationRequested
+                                          && (_client?.IsConnected != true || connection != Volatile.Read(ref _connected)))
+                {
+                    await Task.Delay(50, cancellationToken);
+                }
             }
         }
+        finally { ReleasePublishSlot(message); }
     }
 
     void EnsureConnecting()
@@ -328,7 +378,8 @@ public sealed class MqttBrokerConfigNode : ConfigNode<MqttBrokerOptions>, IMetri
                 SetStatus(NodeStatus.Pending("connecting"));
                 try
                 {
-                    await _client.ConnectAsync(_clientOptions!, token);
+                    var connected = await _client.ConnectAsync(_clientOptions!, token);
+                    if (IsVersion5) _receiveMaximum.Resize(connected.ReceiveMaximum is > 0 and var most ? most : ushort.MaxValue);
                     await PublishAnnouncementAsync(Options.BirthTopic, Options.BirthPayload, Options.BirthQos, Options.BirthRetain, token);
                     await SendSubscribeAsync(null, token);
                 }

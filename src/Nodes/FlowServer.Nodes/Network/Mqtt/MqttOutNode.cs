@@ -51,6 +51,10 @@ public sealed class MqttOutOptions : NodeOptions
     ### Details
     While the broker is unreachable the node waits for the connection (its inbox fills and slows
     the flow) instead of dropping messages. A message with no topic at all raises an error.
+
+    Up to 100 QoS 1 messages wait for their acknowledgement at a time, fewer when an MQTT 5
+    broker announces a smaller Receive Maximum; QoS 2 messages go one at a time, so that they
+    arrive in order and within what a broker takes. Beyond that the node slows the flow.
     """)]
 public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
 {
@@ -61,7 +65,7 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
 
     MqttBrokerConfigNode? _broker;
     IDisposable? _user;
-    readonly SemaphoreSlim _window = new(MaxInFlight);
+    readonly MqttPublishWindow _window = new(MaxInFlight);
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -105,12 +109,15 @@ public sealed class MqttOutNode : FlowNode<MqttOutOptions>, IRunsInline
             finally { _window.Release(); }
             return;
         }
+        // Taken here, in the order the messages came, so that they are published in that order.
+        try { await _broker.TakePublishSlotAsync(publish, cancellationToken); }
+        catch { _window.Release(); throw; }
         _ = PublishInFlightAsync(publish, message, cancellationToken);
     }
 
     async Task PublishInFlightAsync(MqttApplicationMessage publish, FlowMessage message, CancellationToken cancellationToken)
     {
-        try { await _broker!.PublishAsync(publish, cancellationToken); }
+        try { await _broker!.PublishInSlotAsync(publish, cancellationToken); }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Context.Warn($"a message for '{publish.Topic}' was not published: the node stopped before the broker acknowledged it");
