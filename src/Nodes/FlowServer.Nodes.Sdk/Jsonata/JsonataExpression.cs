@@ -85,7 +85,7 @@ public sealed class JsonataExpression
         if (MomentCall.IsMatch(text)) throw new FormatException("$moment() is not supported in JSONata here (use $now(), $millis() or $fromMillis())");
         // Loading the library is not an evaluation: on a busy machine it may take longer than one may.
         var deadline = new Deadline { Budget = LibraryLoadTimeout };
-        var engine = new Engine(options => options
+        var engine = ScriptEngines.Create(options => options
             .Constraint(deadline)
             .LimitMemory(64_000_000)
             .LimitRecursion(1000)

@@ -267,7 +267,7 @@ public sealed class FunctionNode : FlowNode<FunctionOptions>, IRunsInline
     Engine CreateEngine()
     {
         _guard = new ScriptRunGuard(Options.RunLimit);
-        return new(options =>
+        return ScriptEngines.Create(options =>
         {
             options.LimitRecursion(MaxCallDepth);
             options.Constraint(_guard); // the time limit, and a pool thread lent while a run is long
