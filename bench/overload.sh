@@ -33,7 +33,6 @@ while [ $# -gt 0 ]; do
 done
 . "$BENCH/common.sh"
 bench_setup overload
-field() { echo "$1" | sed -n "s/.* $2=\([^ ]*\).*/\1/p"; }
 bench_build
 # The broker queues what the engine has not acknowledged yet (QoS 1), without a limit of its own.
 bench_broker 'max_queued_messages 0\nmax_queued_bytes 0'

@@ -39,7 +39,6 @@ mkdir -p "$BENCH/results"
 RESULTS=$BENCH/results/$STAMP.txt
 CLK_TCK=$(getconf CLK_TCK)
 now_ms() { date +%s%3N; }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 reset_hwm() { echo 5 > "/proc/$1/clear_refs" 2>/dev/null || true; }

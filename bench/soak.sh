@@ -39,13 +39,12 @@ count=$(( RATE * MINUTES * 60 ))
 log "soak: $SCENARIO, QoS $QOS, $RATE msg/s for $MINUTES min ($count inputs)"
 $LOADGEN --broker "127.0.0.1:$BROKER_PORT" --qos "$QOS" --rate "$RATE" --count "$count" --fanout $fan --check "$SCENARIO" --quiet 10 >"$WORK/result.txt" &
 LOAD=$!
-ticks() { sed 's/.*) //' "/proc/$ENGINE/stat" | awk '{print $12 + $13}'; }
 echo "elapsed_s rss_mib cpu_percent"
 : >"$WORK/rss"
-start=$(date +%s); last=$(ticks); while kill -0 "$LOAD" 2>/dev/null; do
+start=$(date +%s); last=$(cpu_ticks "$ENGINE"); while kill -0 "$LOAD" 2>/dev/null; do
     sleep 10
     kill -0 "$LOAD" 2>/dev/null || break
-    now=$(ticks); rss=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$ENGINE/status") / 1024 ))
+    now=$(cpu_ticks "$ENGINE"); rss=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$ENGINE/status") / 1024 ))
     echo "$(( $(date +%s) - start )) $rss $(( (now - last) * 100 / $(getconf CLK_TCK) / 10 ))"
     echo "$rss" >>"$WORK/rss"; last=$now
 done
