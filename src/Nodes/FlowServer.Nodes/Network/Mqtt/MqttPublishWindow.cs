@@ -1,7 +1,8 @@
 namespace FlowServer.Nodes.Network.Mqtt;
 
 /// <summary>
-/// The slots of mqtt out's publishes in flight (QoS 1/2 publishes awaiting their acknowledgement).
+/// Slots for QoS 1/2 publishes awaiting their acknowledgement: mqtt out's in-flight window, and
+/// the broker node's Receive Maximum and one-at-a-time QoS 2 (<see cref="MqttBrokerConfigNode"/>).
 /// Unlike <see cref="SemaphoreSlim"/>, a writer waiting for a slot goes on on the thread that frees
 /// it, the one that has just handled the broker's PUBACK: a full window then costs no thread-pool
 /// hand-over per message (SemaphoreSlim queues each waiter's continuation to the pool, and its
